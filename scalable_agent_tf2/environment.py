@@ -1,0 +1,80 @@
+"""The contract between environment suites and the runtime.
+
+A suite (`atari57`, `dmlab30`) supplies environments that follow `Environment`:
+plain Python/numpy objects that live in the actor process that owns them. The
+runtime never looks inside; it calls `initial()` once and then `step(action)`
+forever. Environments reset themselves at episode end (the released code's
+`FlowEnvironment` behaviour), so an actor's stream of `StepOutput`s is
+continuous across episodes.
+"""
+
+import abc
+from typing import Tuple
+
+import numpy as np
+
+from scalable_agent_tf2.structures import StepOutput, StepOutputInfo
+
+
+class Environment(abc.ABC):
+  """One environment instance, stepped by an actor.
+
+  Attributes (set by subclasses before use):
+    level_name: str, the level or game this instance plays (used for per-level
+      summaries and scoring).
+    num_actions: int, size of the discrete action set the agent sees.
+    frame_shape: tuple (H, W, C) of the uint8 frame.
+  """
+
+  level_name: str
+  num_actions: int
+  frame_shape: Tuple[int, int, int]
+
+  @abc.abstractmethod
+  def initial(self) -> StepOutput:
+    """Resets and returns the first StepOutput.
+
+    reward 0.0, info (0.0, 0, False), done True (the first observation starts
+    an episode), observation (frame uint8 [H, W, C], instruction bytes).
+    """
+
+  @abc.abstractmethod
+  def step(self, action: int) -> StepOutput:
+    """Applies `action` (with the suite's action repeat) and returns the result.
+
+    On the end of a learning episode the returned `done` is True, `reward` is
+    the last reward of the old episode, and `observation` is already the first
+    observation of the next episode (the environment reset itself; on an Atari
+    life loss it just continues the game).
+    """
+
+  def close(self) -> None:
+    """Releases the emulator/engine. Safe to call twice."""
+
+
+class EpisodeTracker:
+  """Running return/length of the real episode, shared by all suites.
+
+  `update(reward, episode_done)` returns the StepOutputInfo for a step and
+  resets the counters after a finished episode, so the info on the
+  `episode_done` step carries the finished episode's totals.
+  """
+
+  def __init__(self):
+    self.episode_return = 0.0
+    self.episode_step = 0
+
+  def reset(self) -> StepOutputInfo:
+    self.episode_return = 0.0
+    self.episode_step = 0
+    return StepOutputInfo(np.float32(0.0), np.int32(0), False)
+
+  def update(self, reward: float, episode_done: bool) -> StepOutputInfo:
+    self.episode_return += float(reward)
+    self.episode_step += 1
+    info = StepOutputInfo(np.float32(self.episode_return),
+                          np.int32(self.episode_step), bool(episode_done))
+    if episode_done:
+      self.episode_return = 0.0
+      self.episode_step = 0
+    return info
