@@ -1,0 +1,157 @@
+"""`--mode=test`: run the latest checkpoint's agent and record episode returns.
+
+Writes `<logdir>/test_results.json`:
+  {"env", "level_name", "frames" (the checkpoint's frame counter),
+   "checkpoint", "test_num_episodes",
+   "level_returns": {level: [episode returns]},
+   "level_episode_steps": {level: [episode lengths in agent steps]}}
+
+Protocol: actions are sampled from the policy, as in training (REFERENCE §2);
+environments are created with `is_test=True` (DMLab: held-out test levels and
+the fixed mixer seed; Atari: the same 1-30 no-op starts and 108K-frame cap,
+paper Appendix G). Each level's episodes are split over `--num_actors` worker
+processes, each stepping `--envs_per_actor` environments with one batched
+forward pass. Every environment plays a fixed number of whole episodes, so
+short episodes are not over-represented.
+"""
+
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import time
+from typing import Dict, List, Tuple
+
+from absl import logging
+import numpy as np
+
+from scalable_agent_tf2 import suites
+from scalable_agent_tf2.config import Config
+
+RESULTS_FILE = 'test_results.json'
+EXIT_NO_CHECKPOINT = 2
+
+
+def _split(total: int, parts: int) -> List[int]:
+  base, extra = divmod(total, parts)
+  return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def _work_items(config: Config, levels: List[str]) -> List[Tuple[str, int, int]]:
+  """(level, episodes, first env index) per worker process."""
+  workers_per_level = max(1, config.num_actors // max(1, len(levels)))
+  items = []
+  for li, level in enumerate(levels):
+    for w, n in enumerate(_split(config.test_num_episodes, workers_per_level)):
+      if n:
+        items.append((level, n, 1_000_000 + 1000 * li + 100 * w))
+  return items
+
+
+def evaluate_level(config: Config, checkpoint_path: str, level: str,
+                   num_episodes: int, first_env_index: int
+                   ) -> Tuple[str, List[float], List[int]]:
+  """Plays `num_episodes` whole episodes of `level` (in this process)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2.runtime import actor as actor_lib  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2.runtime import unrolls  # pylint: disable=g-import-not-at-top
+
+  tf.random.set_seed(config.seed + first_env_index)
+  num_envs = max(1, min(config.envs_per_actor, num_episodes))
+  quota = _split(num_episodes, num_envs)
+  envs = [suites.make_environment(
+      config, level, seed=suites.env_seed(config, first_env_index + k),
+      is_test=True) for k in range(num_envs)]
+  agent = actor_lib.build_agent(config, suites.num_actions(config))
+  step = tf.function(agent.step)
+  outputs = [env.initial() for env in envs]
+  state = agent.initial_state(num_envs)
+  actions = np.zeros([num_envs], np.int32)
+
+  def act(outputs, actions, state):
+    batch = tf.nest.map_structure(tf.convert_to_tensor,
+                                  unrolls.stack_env_outputs(outputs))
+    return step(batch, tf.convert_to_tensor(actions), state)
+
+  act(outputs, actions, state)  # Creates the variables.
+  tf.train.Checkpoint(agent=agent).restore(checkpoint_path).expect_partial()
+  returns, lengths = [], []
+  done_counts = [0] * num_envs
+  try:
+    while any(d < q for d, q in zip(done_counts, quota)):
+      agent_output, state = act(outputs, actions, state)
+      actions = agent_output.action.numpy()
+      for k, env in enumerate(envs):
+        if done_counts[k] >= quota[k]:
+          continue
+        outputs[k] = env.step(int(actions[k]))
+        if outputs[k].info.episode_done:
+          done_counts[k] += 1
+          returns.append(float(outputs[k].info.episode_return))
+          lengths.append(int(outputs[k].info.episode_step))
+  finally:
+    for env in envs:
+      env.close()
+  return level, returns, lengths
+
+
+def _latest_checkpoint(logdir: str):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
+  return tf.train.latest_checkpoint(
+      os.path.join(logdir, checkpoints.CHECKPOINT_DIR))
+
+
+def _checkpoint_frames(path: str) -> int:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  reader = tf.train.load_checkpoint(path)
+  for key in reader.get_variable_to_shape_map():
+    if key.startswith('num_env_frames/'):
+      return int(reader.get_tensor(key))
+  return -1
+
+
+def run(config: Config) -> int:
+  """Evaluates the latest checkpoint in --logdir; returns an exit code."""
+  path = _latest_checkpoint(config.logdir)
+  if not path:
+    logging.error('--mode=test: no checkpoint in %s. Train first (or point '
+                  '--logdir at a trained run).', config.logdir)
+    return EXIT_NO_CHECKPOINT
+  frames = _checkpoint_frames(path)
+  levels = suites.test_levels(config)
+  items = _work_items(config, levels)
+  logging.info('Testing %s (%d frames) on %d level(s), %d episodes each, in '
+               '%d worker processes.', path, frames, len(levels),
+               config.test_num_episodes, min(config.num_actors, len(items)))
+  start = time.time()
+  level_returns: Dict[str, List[float]] = {level: [] for level in levels}
+  level_steps: Dict[str, List[int]] = {level: [] for level in levels}
+  # 'spawn': each worker imports TensorFlow fresh (forking a process that
+  # already runs TF threads is unsafe).
+  context = multiprocessing.get_context('spawn')
+  with concurrent.futures.ProcessPoolExecutor(
+      max_workers=min(config.num_actors, len(items)),
+      mp_context=context) as pool:
+    futures = [pool.submit(evaluate_level, config, path, level, n, first)
+               for level, n, first in items]
+    for future in concurrent.futures.as_completed(futures):
+      level, returns, lengths = future.result()
+      level_returns[level].extend(returns)
+      level_steps[level].extend(lengths)
+      logging.info('%s: %d/%d episodes, mean return %.2f', level,
+                   len(level_returns[level]), config.test_num_episodes,
+                   np.mean(level_returns[level]))
+  results = dict(env=config.env, level_name=config.level_name, frames=frames,
+                 checkpoint=path, test_num_episodes=config.test_num_episodes,
+                 level_returns=level_returns, level_episode_steps=level_steps,
+                 wall_secs=time.time() - start)
+  out = os.path.join(config.logdir, RESULTS_FILE)
+  with open(out + '.tmp', 'w') as f:
+    json.dump(results, f, indent=1)
+  os.replace(out + '.tmp', out)
+  for level in levels:
+    logging.info('Test %-40s mean return %10.2f over %d episodes', level,
+                 np.mean(level_returns[level]), len(level_returns[level]))
+  logging.info('Wrote %s', out)
+  return 0

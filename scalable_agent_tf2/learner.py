@@ -1,0 +1,226 @@
+"""The learner's train step: unroll -> off-policy correction -> losses -> RMSProp.
+
+This is the one function the runtime knows about (`Learner.train_step`); it has
+no knowledge of processes, queues or checkpoints beyond holding the variables a
+checkpoint saves. Time alignment follows the released code (REFERENCE §3):
+
+  The actor sends T + 1 steps; step 0 repeats the last step of the previous
+  unroll and `agent_state` is the state before step 0. The learner re-runs the
+  network over all T + 1 steps and bootstraps from its own baseline at step T.
+  It pairs learner outputs of steps 0..T-1 with behaviour logits/actions and
+  rewards/dones of steps 1..T. `discounts = (1 - done) * gamma`.
+"""
+
+import collections
+from typing import Optional
+
+import tensorflow as tf
+
+from scalable_agent_tf2 import corrections
+from scalable_agent_tf2 import losses as losses_lib
+from scalable_agent_tf2 import optimizers
+from scalable_agent_tf2.structures import ActorOutput
+
+# What one train step reports (all scalars).
+TrainStats = collections.namedtuple(
+    'TrainStats',
+    'total_loss policy_gradient_loss baseline_loss entropy_loss entropy '
+    'learning_rate grad_norm num_env_frames num_updates mean_policy_lag '
+    'mean_clipped_rho finite')
+
+# The learner's view of a batch after time alignment, all time-major [T, B].
+AlignedBatch = collections.namedtuple(
+    'AlignedBatch',
+    'behaviour_policy_logits target_policy_logits actions rewards '
+    'discounts values bootstrap_value')
+
+
+def batch_major_to_time_major(actor_output: ActorOutput) -> ActorOutput:
+  """Dequeued [B, T+1, ...] env/agent outputs -> time-major [T+1, B, ...].
+
+  The queue stacks unrolls along a new leading batch axis; the level name
+  [B] and the agent state [B, ...] are per unroll and stay as they are.
+  """
+  def transpose(t):
+    t = tf.convert_to_tensor(t)
+    perm = [1, 0] + list(range(2, t.shape.rank))
+    return tf.transpose(t, perm)
+  return actor_output._replace(
+      env_outputs=tf.nest.map_structure(transpose, actor_output.env_outputs),
+      agent_outputs=tf.nest.map_structure(transpose,
+                                          actor_output.agent_outputs))
+
+
+def align(env_outputs, agent_outputs, learner_outputs, discounting):
+  """Pairs actor and learner tensors in time (REFERENCE §3).
+
+  Args:
+    env_outputs: StepOutput with [T+1, B, ...] fields.
+    agent_outputs: AgentOutput of the actor (behaviour), [T+1, B, ...].
+    learner_outputs: AgentOutput of the learner's unroll, [T+1, B, ...].
+    discounting: gamma.
+
+  Returns:
+    AlignedBatch with [T, B] fields (logits [T, B, A]) and bootstrap_value [B].
+  """
+  bootstrap_value = learner_outputs.baseline[-1]
+  done = tf.cast(env_outputs.done[1:], tf.float32)
+  return AlignedBatch(
+      behaviour_policy_logits=agent_outputs.policy_logits[1:],
+      target_policy_logits=learner_outputs.policy_logits[:-1],
+      actions=agent_outputs.action[1:],
+      rewards=tf.cast(env_outputs.reward[1:], tf.float32),
+      discounts=(1.0 - done) * discounting,
+      values=learner_outputs.baseline[:-1],
+      bootstrap_value=bootstrap_value)
+
+
+def compute_loss(agent, actor_output: ActorOutput, config):
+  """The paper's loss on one dequeued batch.
+
+  Args:
+    agent: an ImpalaAgent.
+    actor_output: ActorOutput with time-major env/agent outputs [T+1, B, ...]
+      and agent_state [B, ...].
+    config: a resolved Config (discounting, reward_clipping, correction,
+      entropy_cost, baseline_cost, vtrace_device).
+
+  Returns:
+    (losses_lib.Losses, corrections.CorrectionTargets, AlignedBatch).
+  """
+  env_outputs = actor_output.env_outputs
+  agent_outputs = actor_output.agent_outputs
+  learner_outputs, _ = agent.unroll(agent_outputs.action, env_outputs,
+                                    actor_output.agent_state)
+  batch = align(env_outputs, agent_outputs, learner_outputs,
+                config.discounting)
+  clipped_rewards = losses_lib.clip_rewards(batch.rewards,
+                                            config.reward_clipping)
+  # The paper ran V-trace on the CPU: its sequential scan is faster there than
+  # on a GPU (REFERENCE §1). `vtrace_device='learner'` keeps it with the step.
+  device = '/cpu:0' if config.vtrace_device == 'cpu' else None
+  with tf.device(device):
+    targets = corrections.compute_targets(
+        correction=config.correction,
+        device=device,
+        behaviour_policy_logits=batch.behaviour_policy_logits,
+        target_policy_logits=batch.target_policy_logits,
+        actions=batch.actions,
+        discounts=batch.discounts,
+        rewards=clipped_rewards,
+        values=batch.values,
+        bootstrap_value=batch.bootstrap_value)
+  losses = losses_lib.compute_total_loss(
+      policy_logits=batch.target_policy_logits,
+      actions=batch.actions,
+      pg_advantages=targets.pg_advantages,
+      vs=targets.vs,
+      baseline=batch.values,
+      entropy_cost=config.entropy_cost,
+      baseline_cost=config.baseline_cost,
+      log_prob_epsilon=targets.log_prob_epsilon)
+  return losses, targets, batch
+
+
+def learner_device(preference: str = 'auto') -> str:
+  """Where the train step runs: the first GPU when one is visible.
+
+  Args:
+    preference: 'auto' (GPU if visible else CPU), 'cpu', or 'gpu' (error if
+      none is visible).
+  Returns:
+    A device string such as '/device:GPU:0' (local to the learner process;
+    under a cluster it resolves to the learner task's device).
+  """
+  gpus = tf.config.list_logical_devices('GPU')
+  if preference == 'gpu' and not gpus:
+    raise RuntimeError('--learner_device=gpu but TensorFlow sees no GPU.')
+  if preference in ('auto', 'gpu') and gpus:
+    return '/device:GPU:0'
+  return '/device:CPU:0'
+
+
+class Learner(tf.Module):
+  """Holds the agent, the optimiser and the counters a checkpoint saves."""
+
+  def __init__(self, agent, config, device: Optional[str] = None):
+    super().__init__(name='learner')
+    self._config = config
+    self.agent = agent
+    self.device = device or learner_device(config.learner_device)
+    with tf.device('/cpu:0'):
+      # int64: 1e10 frames (DMLab-30) overflow int32.
+      self.num_env_frames = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                        name='num_env_frames')
+      self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                     name='num_updates')
+    with tf.device(self.device):
+      self.learning_rate = tf.Variable(config.learning_rate, dtype=tf.float32,
+                                       trainable=False, name='learning_rate')
+      self.optimizer = optimizers.RMSPropTF1(
+          learning_rate=self.learning_rate, decay=config.decay,
+          momentum=config.momentum, epsilon=config.epsilon)
+
+  def initialize(self, example_batch):
+    """Creates agent and optimiser variables (needed before a restore)."""
+    with tf.device(self.device):
+      self.agent.unroll(example_batch.agent_outputs.action,
+                        example_batch.env_outputs, example_batch.agent_state)
+      self.optimizer.initialize(self.agent.trainable_variables)
+
+  @tf.function
+  def train_step(self, actor_output: ActorOutput, policy_version=None):
+    """One update on a batch as dequeued. Returns TrainStats.
+
+    Args:
+      actor_output: ActorOutput as the queue delivers it: env/agent outputs
+        batch-major [B, T+1, ...], agent_state [B, ...], level_name [B].
+      policy_version: optional int64 [B], the parameter version each unroll
+        was acted with (for the policy-lag summary).
+    """
+    config = self._config
+    actor_output = batch_major_to_time_major(actor_output)
+    with tf.device(self.device):
+      variables = self.agent.trainable_variables
+      with tf.GradientTape() as tape:
+        losses, targets, batch = compute_loss(self.agent, actor_output, config)
+      gradients = tape.gradient(losses.total, variables)
+      gradients, grad_norm = optimizers.clip_gradients(
+          gradients, config.grad_norm_clip or None)
+      # Linear decay to 0 over total_environment_frames (released code:
+      # polynomial_decay with power 1), evaluated at the frames seen so far.
+      learning_rate = optimizers.linear_decay_learning_rate(
+          config.learning_rate, self.num_env_frames,
+          config.total_environment_frames)
+      self.learning_rate.assign(learning_rate)
+      # Never apply a non-finite update: the runtime stops the run on
+      # `finite == False` and the last good checkpoint stays intact.
+      finite = tf.math.is_finite(losses.total) & tf.math.is_finite(grad_norm)
+      # Policy lag: updates applied since the acting parameters were published.
+      if policy_version is None:
+        lag = tf.constant(0.0)
+      else:
+        lag = tf.reduce_mean(tf.cast(
+            self.num_updates - tf.cast(policy_version, tf.int64), tf.float32))
+      if finite:
+        self.optimizer.apply(gradients, variables)
+        self.num_env_frames.assign_add(config.frames_per_update)
+        self.num_updates.assign_add(1)
+      probs = tf.nn.softmax(batch.target_policy_logits)
+      entropy = -tf.reduce_mean(
+          tf.reduce_sum(probs * tf.nn.log_softmax(batch.target_policy_logits),
+                        axis=-1))
+      clipped_rho = tf.reduce_mean(tf.minimum(1.0, tf.exp(targets.log_rhos)))
+      return TrainStats(
+          total_loss=losses.total,
+          policy_gradient_loss=losses.policy_gradient,
+          baseline_loss=losses.baseline,
+          entropy_loss=losses.entropy,
+          entropy=entropy,
+          learning_rate=learning_rate,
+          grad_norm=grad_norm,
+          num_env_frames=self.num_env_frames.read_value(),
+          num_updates=self.num_updates.read_value(),
+          mean_policy_lag=lag,
+          mean_clipped_rho=clipped_rho,
+          finite=finite)

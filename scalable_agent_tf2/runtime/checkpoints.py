@@ -1,0 +1,64 @@
+"""Checkpoints of the learner's full training state, with safe restore.
+
+A checkpoint holds the agent's parameters, the optimiser's slots (RMSProp `ms`
+and `mom`), the environment-frame and update counters, the learning-rate
+variable and the learner's RNG state: everything needed to resume exactly
+(the LR schedule is a function of the frame counter, so it continues).
+
+Restore never loses training state silently: a checkpoint that cannot be read
+is reported and the next older one is tried; if none can be read the run stops
+with an error instead of starting from scratch over a logdir that has state.
+"""
+
+import os
+from typing import Optional
+
+from absl import logging
+import tensorflow as tf
+
+CHECKPOINT_DIR = 'checkpoints'
+
+
+class CheckpointError(RuntimeError):
+  """No readable checkpoint in a logdir that has checkpoints."""
+
+
+def make_checkpoint(learner, rng: tf.random.Generator) -> tf.train.Checkpoint:
+  return tf.train.Checkpoint(
+      agent=learner.agent, optimizer=learner.optimizer,
+      num_env_frames=learner.num_env_frames, num_updates=learner.num_updates,
+      learning_rate=learner.learning_rate, rng=rng)
+
+
+def make_manager(checkpoint: tf.train.Checkpoint, logdir: str,
+                 max_to_keep: int = 3) -> tf.train.CheckpointManager:
+  return tf.train.CheckpointManager(
+      checkpoint, os.path.join(logdir, CHECKPOINT_DIR), max_to_keep=max_to_keep)
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint,
+                   manager: tf.train.CheckpointManager) -> Optional[str]:
+  """Restores the newest readable checkpoint. Returns its path or None.
+
+  Raises:
+    CheckpointError: checkpoints exist but none could be restored.
+  """
+  candidates = list(reversed(manager.checkpoints))
+  if not candidates:
+    return None
+  errors = []
+  for path in candidates:
+    try:
+      checkpoint.restore(path).assert_existing_objects_matched()
+      if path != candidates[0]:
+        logging.warning('Restored the older checkpoint %s because newer ones '
+                        'could not be read.', path)
+      return path
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+      logging.error('Checkpoint %s cannot be restored: %s', path,
+                    str(e).splitlines()[0][:300])
+      errors.append(f'{path}: {type(e).__name__}')
+  raise CheckpointError(
+      'No checkpoint in %s could be restored (%s). The logdir holds training '
+      'state that this run would otherwise overwrite: move the damaged files '
+      'away or use a new --logdir.' % (manager.directory, '; '.join(errors)))

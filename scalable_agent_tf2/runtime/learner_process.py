@@ -1,0 +1,185 @@
+"""The learner process: hosts the queue, trains, publishes, checkpoints.
+
+Threads: the training loop runs in a worker thread because a dequeue blocked
+inside TensorFlow cannot be interrupted by a Python signal handler. The main
+thread waits for SIGINT/SIGTERM or the end of training; on a signal it closes
+the queue (which wakes the blocked dequeue and any blocked actor), joins the
+worker and writes a final checkpoint.
+"""
+
+import json
+import os
+import signal
+import threading
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2 import learner as learner_lib
+from scalable_agent_tf2 import suites
+from scalable_agent_tf2.runtime import actor as actor_lib
+from scalable_agent_tf2.runtime import checkpoints
+from scalable_agent_tf2.runtime import run_log
+from scalable_agent_tf2.runtime import transport
+from scalable_agent_tf2.runtime import unrolls
+
+EXIT_OK = 0
+EXIT_NON_FINITE = 5
+EXIT_ERROR = 1
+
+CONFIG_FILE = 'config.json'
+
+
+class NonFiniteLossError(RuntimeError):
+  pass
+
+
+class LearnerProcess:
+  """Everything the learner process owns."""
+
+  def __init__(self, config: config_lib.Config):
+    self.config = config
+    os.makedirs(config.logdir, exist_ok=True)
+    self._check_and_save_config()
+    transport.connect_learner(config.learner_address)
+    num_actions = suites.num_actions(config)
+    frame_shape = suites.frame_shape(config)
+    self.agent = actor_lib.build_agent(config, num_actions)
+    self.learner = learner_lib.Learner(self.agent, config)
+    logging.info('Learner step on %s; V-trace on %s.', self.learner.device,
+                 '/cpu:0' if config.vtrace_device == 'cpu' else 'the learner '
+                 'device')
+    element_spec = unrolls.queue_element_spec(
+        frame_shape, num_actions, config.unroll_length, self.agent)
+    example = unrolls.zeros_like_spec(element_spec, leading=[1])
+    self.learner.initialize(learner_lib.batch_major_to_time_major(example[0]))
+    self.queue = transport.UnrollQueue(element_spec,
+                                       config.effective_queue_capacity)
+    self.params = transport.PublishedParameters(
+        self.agent.trainable_variables)
+    self.rng = tf.random.Generator.from_seed(config.seed)
+    self.checkpoint = checkpoints.make_checkpoint(self.learner, self.rng)
+    self.manager = checkpoints.make_manager(self.checkpoint, config.logdir)
+    restored = checkpoints.restore_latest(self.checkpoint, self.manager)
+    if restored:
+      logging.info('Resumed from %s at %d frames, %d updates.', restored,
+                   int(self.learner.num_env_frames.numpy()),
+                   int(self.learner.num_updates.numpy()))
+    self.params.publish(int(self.learner.num_updates.numpy()))
+    self.log = run_log.RunLog(config.logdir, config.total_environment_frames,
+                              config.progress_secs, config.summary_secs)
+    self._stop = threading.Event()
+    self._error = None
+    self._saved_frames = int(self.learner.num_env_frames.numpy())
+    self.num_params = int(sum(np.prod(v.shape)
+                              for v in self.agent.trainable_variables))
+
+  def _check_and_save_config(self):
+    path = os.path.join(self.config.logdir, CONFIG_FILE)
+    if os.path.exists(path):
+      with open(path) as f:
+        config_lib.check_resume_compatible(json.load(f), self.config)
+    self.config.save(path)
+
+  @property
+  def frames(self) -> int:
+    return int(self.learner.num_env_frames.numpy())
+
+  def save(self, reason: str) -> None:
+    path = self.manager.save(checkpoint_number=self.learner.num_updates)
+    self._saved_frames = self.frames
+    logging.info('Checkpoint (%s) at %d frames: %s', reason, self.frames, path)
+
+  # -- Training thread --------------------------------------------------------
+
+  def _train_loop(self):
+    config = self.config
+    last_checkpoint = time.time()
+    self.log.start(self.frames)
+    logging.info('Learner ready: %d parameters, waiting for unrolls from '
+                 'actors (batch %d x unroll %d).', self.num_params,
+                 config.batch_size, config.unroll_length)
+    try:
+      while not self._stop.is_set() and \
+          self.frames < config.total_environment_frames:
+        element, versions = self.queue.dequeue_many(config.batch_size)
+        stats = self.learner.train_step(element, versions)
+        if not bool(stats.finite):
+          raise NonFiniteLossError(
+              f'Non-finite loss or gradient at update '
+              f'{int(stats.num_updates)} ({int(stats.num_env_frames)} frames): '
+              f'loss={float(stats.total_loss)}, '
+              f'grad_norm={float(stats.grad_norm)}. The update was not '
+              'applied; stopping with the last good checkpoint intact.')
+        updates = int(stats.num_updates)
+        self.params.publish(updates)
+        frames = int(stats.num_env_frames)
+        info = element.env_outputs.info
+        episodes = run_log.finished_episodes(
+            element.level_name.numpy(), info.episode_done.numpy(),
+            info.episode_return.numpy(), info.episode_step.numpy())
+        self.log.record_episodes(episodes, frames)
+        scalars = {k: float(v) for k, v in stats._asdict().items()
+                   if k not in ('finite', 'num_env_frames', 'num_updates')}
+        self.log.maybe_write(frames, updates, scalars, self.queue.size(),
+                             extra_scalars=suites.suite_scores(
+                                 config, self.log.mean_returns()))
+        if time.time() - last_checkpoint >= config.checkpoint_secs:
+          self.save('periodic')
+          last_checkpoint = time.time()
+    except (tf.errors.OutOfRangeError, tf.errors.CancelledError):
+      if not self._stop.is_set():
+        self._error = RuntimeError('The unroll queue was closed unexpectedly.')
+    except Exception as e:  # pylint: disable=broad-except
+      self._error = e
+    finally:
+      self._stop.set()
+
+  # -- Main thread ------------------------------------------------------------
+
+  def run(self) -> int:
+    signalled = []
+
+    def on_signal(signum, unused_frame):
+      signalled.append(signum)
+      self._stop.set()
+
+    previous = {s: signal.signal(s, on_signal)
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    worker = threading.Thread(target=self._train_loop, name='train',
+                              daemon=True)
+    worker.start()
+    try:
+      while not self._stop.wait(0.2):
+        pass
+      if signalled:
+        logging.info('Learner got signal %d: stopping.', signalled[0])
+      # Wake the worker if it is blocked in dequeue, and every actor blocked
+      # in enqueue (they exit on CancelledError).
+      self.queue.close(cancel_pending_enqueues=True)
+      worker.join(timeout=8.0)
+      if worker.is_alive():
+        logging.warning('The train step did not finish in 8 s; saving the '
+                        'state as of the last completed update.')
+      if isinstance(self._error, NonFiniteLossError):
+        logging.error('%s', self._error)
+        return EXIT_NON_FINITE
+      self.save('final')
+      self.log.maybe_write(self.frames, int(self.learner.num_updates.numpy()),
+                           {}, 0, force=True)
+      if self._error is not None:
+        logging.error('Learner failed: %r', self._error)
+        raise self._error
+      logging.info('Learner finished at %d frames.', self.frames)
+      return EXIT_OK
+    finally:
+      for s, handler in previous.items():
+        signal.signal(s, handler)
+      self.log.close()
+
+
+def run(config: config_lib.Config) -> int:
+  return LearnerProcess(config).run()
