@@ -54,7 +54,9 @@ def restore_latest(checkpoint: tf.train.Checkpoint,
         logging.warning('Restored the older checkpoint %s because newer ones '
                         'could not be read.', path)
       return path
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
+    # TF's reader raises OpError, ValueError, AssertionError, and even
+    # IndexError for a truncated data file: any failure means unreadable.
+    except Exception as e:  # pylint: disable=broad-except
       logging.error('Checkpoint %s cannot be restored: %s', path,
                     str(e).splitlines()[0][:300])
       errors.append(f'{path}: {type(e).__name__}')

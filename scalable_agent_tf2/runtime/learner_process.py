@@ -76,6 +76,9 @@ class LearnerProcess:
     self._saved_frames = int(self.learner.num_env_frames.numpy())
     self.num_params = int(sum(np.prod(v.shape)
                               for v in self.agent.trainable_variables))
+    if not restored:
+      # The starting point of a fresh run, so it can be compared and resumed.
+      self.save('initial')
 
   def _check_and_save_config(self):
     path = os.path.join(self.config.logdir, CONFIG_FILE)

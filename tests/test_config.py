@@ -1,0 +1,119 @@
+"""The run configuration: paper defaults per env and start-up validation."""
+
+import subprocess
+import sys
+
+import pytest
+
+from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2.config import Config, ConfigError
+from scalable_agent_tf2.runtime import launcher
+
+from runtime_helpers import REPO, child_env
+
+
+def resolved(**kwargs):
+  return Config(**kwargs).resolve().validate()
+
+
+def test_atari_defaults_are_table_g1():
+  c = resolved(env='atari')
+  assert (c.unroll_length, c.batch_size, c.num_action_repeats) == (20, 32, 4)
+  assert (c.entropy_cost, c.baseline_cost, c.discounting) == (0.01, 0.5, 0.99)
+  assert (c.learning_rate, c.decay, c.momentum, c.epsilon) == (
+      0.0006, 0.99, 0.0, 0.01)
+  assert c.grad_norm_clip == 40.0
+  assert c.reward_clipping == 'abs_one'
+  assert c.total_environment_frames == 200_000_000
+  assert not c.use_lstm and not c.use_instruction
+  assert c.frames_per_update == 32 * 20 * 4
+
+
+def test_dmlab_defaults_are_the_released_code():
+  c = resolved(env='dmlab')
+  assert c.level_name == 'explore_goal_locations_small'
+  assert (c.unroll_length, c.entropy_cost, c.learning_rate, c.epsilon) == (
+      100, 0.00025, 0.00048, 0.1)
+  assert c.grad_norm_clip == 0.0 and c.use_lstm and c.use_instruction
+  assert c.total_environment_frames == 1_000_000_000
+
+
+def test_dmlab30_defaults_are_the_released_readme_run():
+  c = resolved(env='dmlab', level_name='dmlab30')
+  assert c.is_multi_task
+  assert c.entropy_cost == 0.0033391318945337044
+  assert c.learning_rate == 0.00031866995608948655
+  assert c.reward_clipping == 'soft_asymmetric'
+  assert c.total_environment_frames == 10_000_000_000
+  assert c.num_actors == 150 and c.batch_size == 32
+
+
+def test_explicit_values_override_defaults():
+  c = resolved(env='dmlab', level_name='dmlab30', num_actors=3,
+               learning_rate=0.001)
+  assert c.num_actors == 3 and c.learning_rate == 0.001
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(job_name='actor'), 'needs --learner_address'),
+    (dict(job_name='learner', learner_address='nohost'), 'host:port'),
+    (dict(batch_size=8, queue_capacity=4), 'at least --batch_size'),
+    (dict(env='atari', use_instruction=True), 'Atari has no instructions'),
+    (dict(env='atari', dataset_path='/x'), 'DMLab option'),
+    (dict(seed=0), '--seed must be >= 1'),
+    (dict(unroll_length=0), '--unroll_length must be >= 1'),
+    (dict(discounting=1.5), '--discounting'),
+    (dict(job_name='actor', learner_address='h:1', task=5, num_actors=2),
+     'actor tasks are 0..num_actors-1'),
+    (dict(grad_norm_clip=-1.0), '--grad_norm_clip'),
+])
+def test_invalid_combinations_fail_with_a_message(kwargs, message):
+  with pytest.raises(ConfigError, match=message):
+    resolved(**kwargs)
+
+
+def test_unknown_env_fails():
+  with pytest.raises(ConfigError, match='--env must be one of'):
+    Config(env='mujoco').resolve()
+
+
+def test_resume_compatibility_names_the_difference():
+  c = resolved(env='atari', torso='deep')
+  saved = dict(c.to_dict(), torso='shallow')
+  with pytest.raises(ConfigError, match="torso: checkpoint 'shallow'"):
+    config_lib.check_resume_compatible(saved, c)
+  # Learning hyperparameters may change on resume (e.g. a longer budget).
+  config_lib.check_resume_compatible(
+      dict(c.to_dict(), total_environment_frames=5), c)
+
+
+def test_launcher_flags_round_trip_through_the_entry_point_parser():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2 import experiment  # pylint: disable=g-import-not-at-top
+  c = resolved(env='dmlab', level_name='dmlab30', num_actors=3,
+               dataset_path='', learning_rate=0.000123456789)
+  argv = launcher.config_to_flags(c, job_name='actor', task=2,
+                                  learner_address='localhost:1234')
+  fv = flags.FlagValues()
+  for name in flags.FLAGS:
+    if name in c.to_dict():
+      fv[name] = flags.FLAGS[name]
+  fv(['prog'] + argv)
+  parsed = {name: fv[name].value for name in c.to_dict()}
+  expected = dict(c.to_dict(), job_name='actor', task=2,
+                  learner_address='localhost:1234')
+  assert parsed == expected
+  del experiment
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--job_name=actor'], 'needs --learner_address'),
+    (['--env=atari', '--level_name=NotAGame'], 'NotAGame'),
+    (['--env=atari', '--torso=huge'], 'torso'),
+])
+def test_entry_point_rejects_bad_flags_before_starting(flags, message):
+  result = subprocess.run(
+      [sys.executable, '-m', 'scalable_agent_tf2.experiment', *flags],
+      cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=60)
+  assert result.returncode != 0
+  assert message in result.stderr
