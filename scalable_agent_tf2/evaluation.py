@@ -39,7 +39,8 @@ def _split(total: int, parts: int) -> List[int]:
 
 def _work_items(config: Config, levels: List[str]) -> List[Tuple[str, int, int]]:
   """(level, episodes, first env index) per worker process."""
-  workers_per_level = max(1, config.num_actors // max(1, len(levels)))
+  workers = min(config.num_actors, os.cpu_count() or 1)
+  workers_per_level = max(1, workers // max(1, len(levels)))
   items = []
   for li, level in enumerate(levels):
     for w, n in enumerate(_split(config.test_num_episodes, workers_per_level)):
@@ -48,13 +49,34 @@ def _work_items(config: Config, levels: List[str]) -> List[Tuple[str, int, int]]
   return items
 
 
+# Per worker process: the agent restored from a checkpoint, reused for every
+# level the worker evaluates (building and tracing it again costs seconds).
+_WORKER_AGENTS = {}
+
+
+def _restored_agent(config: Config, checkpoint_path: str, num_envs: int):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2.runtime import actor as actor_lib  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2.runtime import unrolls  # pylint: disable=g-import-not-at-top
+  key = (checkpoint_path, num_envs)
+  if key not in _WORKER_AGENTS:
+    agent = actor_lib.build_agent(config, suites.num_actions(config))
+    step = tf.function(agent.step)
+
+    def act(outputs, actions, state):
+      batch = tf.nest.map_structure(tf.convert_to_tensor,
+                                    unrolls.stack_env_outputs(outputs))
+      return step(batch, tf.convert_to_tensor(actions), state)
+
+    _WORKER_AGENTS[key] = [agent, act, False]
+  return _WORKER_AGENTS[key]
+
+
 def evaluate_level(config: Config, checkpoint_path: str, level: str,
                    num_episodes: int, first_env_index: int
                    ) -> Tuple[str, List[float], List[int]]:
   """Plays `num_episodes` whole episodes of `level` (in this process)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2.runtime import actor as actor_lib  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2.runtime import unrolls  # pylint: disable=g-import-not-at-top
 
   tf.random.set_seed(config.seed + first_env_index)
   num_envs = max(1, min(config.envs_per_actor, num_episodes))
@@ -62,19 +84,18 @@ def evaluate_level(config: Config, checkpoint_path: str, level: str,
   envs = [suites.make_environment(
       config, level, seed=suites.env_seed(config, first_env_index + k),
       is_test=True) for k in range(num_envs)]
-  agent = actor_lib.build_agent(config, suites.num_actions(config))
-  step = tf.function(agent.step)
+  cached = _restored_agent(config, checkpoint_path, num_envs)
+  agent, act, restored = cached
   outputs = [env.initial() for env in envs]
   state = agent.initial_state(num_envs)
   actions = np.zeros([num_envs], np.int32)
-
-  def act(outputs, actions, state):
-    batch = tf.nest.map_structure(tf.convert_to_tensor,
-                                  unrolls.stack_env_outputs(outputs))
-    return step(batch, tf.convert_to_tensor(actions), state)
-
-  act(outputs, actions, state)  # Creates the variables.
-  tf.train.Checkpoint(agent=agent).restore(checkpoint_path).expect_partial()
+  if not restored:
+    act(outputs, actions, state)  # Creates the variables, then restore.
+    # Every variable of the agent must come from the checkpoint (the optimiser
+    # and counters in it are not needed here).
+    tf.train.Checkpoint(agent=agent).restore(
+        checkpoint_path).assert_existing_objects_matched()
+    cached[2] = True
   returns, lengths = [], []
   done_counts = [0] * num_envs
   try:
@@ -121,9 +142,11 @@ def run(config: Config) -> int:
   frames = _checkpoint_frames(path)
   levels = suites.test_levels(config)
   items = _work_items(config, levels)
+  # At most one worker per core: a DMLab-30 config asks for 150 actors.
+  num_workers = max(1, min(config.num_actors, len(items), os.cpu_count() or 1))
   logging.info('Testing %s (%d frames) on %d level(s), %d episodes each, in '
                '%d worker processes.', path, frames, len(levels),
-               config.test_num_episodes, min(config.num_actors, len(items)))
+               config.test_num_episodes, num_workers)
   start = time.time()
   level_returns: Dict[str, List[float]] = {level: [] for level in levels}
   level_steps: Dict[str, List[int]] = {level: [] for level in levels}
@@ -131,7 +154,7 @@ def run(config: Config) -> int:
   # already runs TF threads is unsafe).
   context = multiprocessing.get_context('spawn')
   with concurrent.futures.ProcessPoolExecutor(
-      max_workers=min(config.num_actors, len(items)),
+      max_workers=num_workers,
       mp_context=context) as pool:
     futures = [pool.submit(evaluate_level, config, path, level, n, first)
                for level, n, first in items]

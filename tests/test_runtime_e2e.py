@@ -152,3 +152,14 @@ def test_sigterm_stops_everything_with_a_final_checkpoint(tmp_path):
   with open(tmp_path / 'launcher.log') as f:
     log = f.read()
   assert 'Checkpoint (final)' in log
+
+
+@pytest.mark.timeout(120)
+def test_actor_without_a_learner_exits_with_a_clear_message(tmp_path):
+  from scalable_agent_tf2.runtime import actor  # pylint: disable=g-import-not-at-top
+  port = actor.free_port()  # Nothing listens there.
+  result = run_experiment(str(tmp_path), *TINY_PONG_FLAGS, '--job_name=actor',
+                          '--task=1', f'--learner_address=localhost:{port}',
+                          '--actor_reconnect_secs=3', timeout=100)
+  assert result.returncode == actor.EXIT_LEARNER_UNREACHABLE
+  assert f'the learner at localhost:{port} is unreachable' in result.stderr

@@ -40,6 +40,10 @@ def build_agent(config: Config, num_actions: int) -> networks.ImpalaAgent:
                               use_instruction=config.use_instruction)
 
 
+class LearnerUnreachableError(RuntimeError):
+  pass
+
+
 class _Connection:
   """Handles to the learner's queue and parameters (recreated on reconnect)."""
 
@@ -56,7 +60,10 @@ class Actor:
     self._config = config
     # Join the cluster BEFORE creating any variable: variables made earlier
     # live on '/job:localhost', a device that no longer exists once connected.
+    # After connecting, even local ops wait for every server in the cluster,
+    # so first make sure the learner is there (bounded wait).
     self._actor_address = config.actor_address or f'localhost:{free_port()}'
+    self._wait_for_learner()
     transport.connect_actor(config.learner_address, self._actor_address)
     k = config.envs_per_actor
     self._env_indices = [config.task * k + i for i in range(k)]
@@ -82,6 +89,20 @@ class Actor:
     # Creates the agent's variables (Sonnet builds them on first call).
     self._act(self._env_output, self._agent_output.action, self._state)
     self.steps = 0
+
+  def _wait_for_learner(self):
+    config = self._config
+    deadline = time.time() + config.actor_reconnect_secs
+    delay = 0.2
+    while not transport.server_reachable(config.learner_address):
+      if time.time() > deadline:
+        raise LearnerUnreachableError(
+            f'Actor {config.task}: the learner at {config.learner_address} is '
+            f'unreachable (no server answered for '
+            f'{config.actor_reconnect_secs:.0f} s); exiting. Check '
+            '--learner_address and that the learner is running.')
+      time.sleep(delay)
+      delay = min(2 * delay, 2.0)
 
   def _act(self, env_output, prev_action, state):
     env_output = tf.nest.map_structure(tf.convert_to_tensor, env_output)
@@ -162,6 +183,13 @@ class Actor:
     delay = 0.2
     last_error = None
     while time.time() <= deadline:
+      if not transport.server_reachable(config.learner_address):
+        last_error = ConnectionRefusedError(
+            f'no server at {config.learner_address}')
+        reconnect = True
+        time.sleep(delay)
+        delay = min(2 * delay, 2.0)
+        continue
       try:
         if reconnect:
           transport.connect_actor(config.learner_address, self._actor_address)
@@ -190,7 +218,11 @@ class Actor:
 
 
 def run(config: Config) -> int:
-  actor = Actor(config)
+  try:
+    actor = Actor(config)
+  except LearnerUnreachableError as e:
+    logging.error('%s', e)
+    return EXIT_LEARNER_UNREACHABLE
   try:
     return actor.run()
   except transport.ParameterMismatchError as e:

@@ -172,7 +172,9 @@ class LearnerProcess:
         return EXIT_NON_FINITE
       self.save('final')
       self.log.maybe_write(self.frames, int(self.learner.num_updates.numpy()),
-                           {}, 0, force=True)
+                           {}, 0, force=True,
+                           extra_scalars=suites.suite_scores(
+                               self.config, self.log.mean_returns()))
       if self._error is not None:
         logging.error('Learner failed: %r', self._error)
         raise self._error

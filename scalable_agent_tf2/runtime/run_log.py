@@ -121,7 +121,8 @@ class RunLog:
       record = dict(time=now, frames=frames, updates=updates, fps=self.fps,
                     eta_secs=eta if np.isfinite(eta) else None,
                     queue_size=queue_size, mean_episode_return=mean_return,
-                    **{k: float(v) for k, v in stats.items()})
+                    **{k: float(v) for k, v in stats.items()},
+                    **{k: float(v) for k, v in (extra_scalars or {}).items()})
       record['loss'] = record.get('total_loss')
       self._progress.write(json.dumps(record) + '\n')
       self._progress.flush()
@@ -131,6 +132,8 @@ class RunLog:
         return_text = f'mean return over {len(returns)} levels={mean_return:.2f}'
       else:
         return_text = 'no episode finished yet'
+      for key, value in sorted((extra_scalars or {}).items()):
+        return_text += f'  {key}={value:.2f}'
       logging.info(
           'frames %s/%s (%.1f%%)  fps %.0f  ETA %s  updates %d  %s  loss %.3f'
           '  entropy %.3f  lr %.2e  queue %d  lag %.1f',
