@@ -1,0 +1,352 @@
+"""Unit tests of the benchmark helpers (bench/run.py, throughput.py, pong.py).
+
+Only the pure parts: steady-state windows and medians of progress lines,
+/proc parsing (status, cmdline, process discovery on a fake /proc tree), the
+machine block's parsers, the results-file merge, the command lines the
+benchmarks train with, and the Pong summary statistics. No benchmark runs
+here (`make bench` / `make bench-pong` are never run in CI).
+"""
+
+import csv
+import json
+import os
+import sys
+
+import pytest
+
+# `bench` is a top-level directory of the repository, not an installed package.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+  sys.path.insert(0, REPO)
+# pylint: disable=g-import-not-at-top,wrong-import-position
+
+from bench import pong
+from bench import run as bench_run
+from bench import throughput
+from scalable_agent_tf2 import config as config_lib
+
+
+def _progress(times_fps_frames):
+  return [dict(time=t, fps=fps, frames=frames)
+          for t, fps, frames in times_fps_frames]
+
+
+# --- Steady state -------------------------------------------------------------
+
+
+class TestSteadyState:
+
+  def test_drops_lines_after_stop_and_the_warmup_fraction(self):
+    records = _progress([(float(t), 1000.0 + t, 100 * t)
+                         for t in range(10)])
+    # 8 lines before the stop (t < 8); the first 25% of them (2) are start-up.
+    window = throughput.steady_state_window(records, stop_time=8.0,
+                                            warmup_fraction=0.25)
+    assert [r['time'] for r in window] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+  def test_line_written_at_the_stop_is_excluded(self):
+    # The learner's forced final line comes after the SIGTERM.
+    records = _progress([(1.0, 10.0, 0), (2.0, 20.0, 0), (3.0, 0.0, 0)])
+    window = throughput.steady_state_window(records, stop_time=3.0,
+                                            warmup_fraction=0.0)
+    assert [r['fps'] for r in window] == [10.0, 20.0]
+
+  def test_no_stop_time_keeps_every_line(self):
+    records = _progress([(1.0, 10.0, 0), (2.0, 20.0, 0)])
+    assert len(throughput.steady_state_window(records, None, 0.0)) == 2
+
+  def test_stats_median_and_window_rate(self):
+    # Start-up line (queue backlog drained fast), then a steady 3000 frames/s
+    # with one slow interval, then the final partial line after the stop.
+    records = _progress([
+        (10.0, 9000.0, 9000), (12.0, 3000.0, 15000), (14.0, 3000.0, 21000),
+        (16.0, 1000.0, 23000), (18.0, 3000.0, 29000), (19.0, 0.0, 29000)])
+    stats = throughput.steady_state_stats(records, stop_time=18.5,
+                                          warmup_fraction=0.2)
+    assert stats['total_lines'] == 5
+    assert stats['window_lines'] == 4
+    assert stats['fps_median'] == 3000.0
+    assert stats['window_secs'] == pytest.approx(6.0)
+    assert stats['fps_window_mean'] == pytest.approx((29000 - 15000) / 6.0)
+
+  def test_stats_of_a_run_without_steady_lines(self):
+    stats = throughput.steady_state_stats([], stop_time=5.0)
+    assert stats['fps_median'] is None
+    assert stats['fps_window_mean'] is None
+    assert stats['window_lines'] == 0
+
+  def test_single_line_window_has_median_but_no_rate(self):
+    stats = throughput.steady_state_stats(_progress([(1.0, 500.0, 10)]),
+                                          stop_time=None, warmup_fraction=0.0)
+    assert stats['fps_median'] == 500.0
+    assert stats['fps_window_mean'] is None
+
+  @pytest.mark.parametrize('fraction', [-0.1, 1.0, 1.5])
+  def test_rejects_bad_warmup_fraction(self, fraction):
+    with pytest.raises(ValueError, match='warmup_fraction'):
+      throughput.steady_state_window(_progress([(1.0, 1.0, 1)]), None,
+                                     fraction)
+
+  def test_rejects_records_without_fps(self):
+    with pytest.raises(ValueError, match='"fps"'):
+      throughput.steady_state_window([{'time': 1.0}], None, 0.0)
+
+
+# --- /proc parsing ------------------------------------------------------------
+
+STATUS = """Name:\tpython
+State:\tS (sleeping)
+Pid:\t4242
+VmPeak:\t 5123456 kB
+VmHWM:\t  987654 kB
+VmRSS:\t  876543 kB
+Threads:\t42
+"""
+
+
+class TestProc:
+
+  def test_parse_status_fields(self):
+    assert throughput.parse_status_kib(STATUS, 'VmHWM') == 987654
+    assert throughput.parse_status_kib(STATUS, 'VmRSS') == 876543
+
+  def test_parse_status_missing_field(self):
+    # Zombies and kernel threads have no Vm* lines.
+    assert throughput.parse_status_kib('Name:\tpython\nState:\tZ\n',
+                                       'VmHWM') is None
+
+  def test_parse_cmdline(self):
+    raw = b'/venv/bin/python\x00-m\x00scalable_agent_tf2.experiment\x00' \
+          b'--job_name=learner\x00'
+    assert throughput.parse_cmdline(raw) == [
+        '/venv/bin/python', '-m', 'scalable_agent_tf2.experiment',
+        '--job_name=learner']
+    assert throughput.parse_cmdline(b'') == []
+
+  def test_run_role(self):
+    base = ['python', '-m', 'scalable_agent_tf2.experiment']
+    assert throughput.run_role(
+        base + ['--job_name=learner', '--logdir=/tmp/run1'],
+        '/tmp/run1') == 'learner'
+    assert throughput.run_role(
+        base + ['--job_name=actor', '--logdir=/tmp/run1', '--task=3'],
+        '/tmp/run1') == 'actor 3'
+    # Another run's processes (even with a logdir sharing a prefix) and the
+    # launcher itself (no --job_name) are not this run's learner/actors.
+    assert throughput.run_role(
+        base + ['--job_name=learner', '--logdir=/tmp/run10'],
+        '/tmp/run1') is None
+    assert throughput.run_role(base + ['--logdir=/tmp/run1'],
+                               '/tmp/run1') is None
+
+  def _fake_proc(self, root, pid, argv, hwm_kib, rss_kib):
+    directory = root / str(pid)
+    directory.mkdir()
+    (directory / 'cmdline').write_bytes(
+        b''.join(a.encode() + b'\0' for a in argv))
+    (directory / 'status').write_text(
+        f'Name:\tpython\nVmHWM:\t{hwm_kib} kB\nVmRSS:\t{rss_kib} kB\n')
+
+  def test_find_processes_and_sample_peak_memory(self, tmp_path):
+    logdir = '/tmp/bench_a2_e4_x'
+    entry = ['python', '-m', 'scalable_agent_tf2.experiment',
+             f'--logdir={logdir}']
+    self._fake_proc(tmp_path, 100, entry, 50_000, 40_000)  # The launcher.
+    self._fake_proc(tmp_path, 101, entry + ['--job_name=learner'],
+                    2 * 1024 * 1024, 1024 * 1024)
+    self._fake_proc(tmp_path, 102, entry + ['--job_name=actor', '--task=0'],
+                    512 * 1024, 256 * 1024)
+    self._fake_proc(tmp_path, 103, entry + ['--job_name=actor', '--task=1'],
+                    600 * 1024, 300 * 1024)
+    self._fake_proc(tmp_path, 200, ['python', '--job_name=learner',
+                                    '--logdir=/tmp/other'], 9_999_999, 1)
+    (tmp_path / 'self').mkdir()  # Non-numeric entries are skipped.
+    assert throughput.find_run_processes(logdir, str(tmp_path)) == {
+        'learner': [101], 'actor 0': [102], 'actor 1': [103]}
+
+    sampler = throughput.MemorySampler(logdir, str(tmp_path))
+    sampler.sample()
+    # A later sample with a lower VmHWM (e.g. a restarted actor) keeps the
+    # peak.
+    (tmp_path / '102' / 'status').write_text('VmHWM:\t1024 kB\n'
+                                             'VmRSS:\t1024 kB\n')
+    sampler.sample()
+    summary = sampler.summary()
+    assert summary['learner_peak_rss_mib'] == 2048.0
+    assert summary['actor_peak_rss_mib'] == 512.0
+    assert summary['actor_measured'] == 'actor 0'
+    # Last sample's RSS over learner + actors (not the launcher): 1024 MiB
+    # + 1 MiB + 300 MiB.
+    assert summary['total_rss_mib_at_stop'] == 1325.0
+
+  def test_sampler_without_processes(self, tmp_path):
+    sampler = throughput.MemorySampler('/tmp/nothing', str(tmp_path))
+    sampler.sample()
+    assert sampler.summary()['learner_peak_rss_mib'] is None
+    assert sampler.summary()['actor_peak_rss_mib'] is None
+
+
+# --- Command lines ------------------------------------------------------------
+
+
+def test_throughput_command_uses_the_entry_point_and_table_g1():
+  command = throughput.training_command('/tmp/x', 4, 2, 2.0)
+  assert command[1:3] == ['-m', 'scalable_agent_tf2.experiment']
+  for flag in ('--env=atari', '--level_name=Pong', '--torso=shallow',
+               '--batch_size=32', '--unroll_length=20', '--num_actors=4',
+               '--envs_per_actor=2', '--logdir=/tmp/x'):
+    assert flag in command
+
+
+def test_pong_flags_are_the_paper_atari_hyperparameters():
+  resolved = config_lib.Config(env='atari').resolve()
+  for name, value in pong.PAPER_ATARI_FLAGS:
+    assert getattr(resolved, name) == value, name
+
+
+def test_pong_command_puts_extra_flags_last():
+  # absl keeps the last value of a repeated flag: --extra must win.
+  command = pong.training_command('/tmp/p', 10_000_000, 'deep', 10.0,
+                                  ['--batch_size=16', '--num_actors=8'])
+  assert command[-2:] == ['--batch_size=16', '--num_actors=8']
+  assert command.index('--batch_size=32') < command.index('--batch_size=16')
+  assert '--torso=deep' in command
+  assert '--total_environment_frames=10000000' in command
+  assert '--use_lstm=false' in command
+
+
+# --- Machine block and the results file ---------------------------------------
+
+
+def test_parse_cpu_model():
+  cpuinfo = ('processor\t: 0\nvendor_id\t: AuthenticAMD\n'
+             'model name\t: AMD EPYC 7B13\nflags\t\t: fpu\n\n'
+             'processor\t: 1\nmodel name\t: AMD EPYC 7B13\n')
+  assert bench_run.parse_cpu_model(cpuinfo) == 'AMD EPYC 7B13'
+  assert bench_run.parse_cpu_model('processor\t: 0\nHardware\t: BCM2835\n') \
+      == 'BCM2835'
+  assert bench_run.parse_cpu_model('processor\t: 0\n') is None
+
+
+def test_parse_mem_total():
+  assert bench_run.parse_mem_total_bytes(
+      'MemTotal:       24684084 kB\nMemFree:  1 kB\n') == 24684084 * 1024
+  assert bench_run.parse_mem_total_bytes('MemFree: 1 kB\n') is None
+
+
+def test_parse_only():
+  assert bench_run.parse_only('end_to_end,vtrace') == ['vtrace', 'end_to_end']
+  with pytest.raises(Exception, match='subset of vtrace,networks,end_to_end'):
+    bench_run.parse_only('vtrace,pong')
+  with pytest.raises(Exception, match='subset'):
+    bench_run.parse_only(',')
+
+
+def test_merge_keeps_sections_not_rerun():
+  old_machine = {'date': 'old'}
+  existing = {'machine': old_machine, 'vtrace': {'a': 1},
+              'vtrace_machine': old_machine, 'networks': {'b': 2},
+              'networks_machine': old_machine}
+  new_machine = {'date': 'new'}
+  merged = bench_run.merge_results(existing, {'vtrace': {'a': 3}},
+                                   new_machine)
+  assert merged['vtrace'] == {'a': 3}
+  assert merged['vtrace_machine'] == new_machine
+  assert merged['networks'] == {'b': 2}
+  assert merged['networks_machine'] == old_machine
+  assert merged['machine'] == new_machine
+  assert existing['vtrace'] == {'a': 1}  # Not mutated.
+
+
+def test_load_existing(tmp_path):
+  path = tmp_path / 'bench.json'
+  assert bench_run.load_existing(str(path)) == {}
+  bench_run.write_json(str(path), {'vtrace': {'x': 1.5}})
+  assert bench_run.load_existing(str(path)) == {'vtrace': {'x': 1.5}}
+  assert os.listdir(tmp_path) == ['bench.json']  # No temporary file left.
+  path.write_text('{not json')
+  with pytest.raises(SystemExit, match='not valid JSON'):
+    bench_run.load_existing(str(path))
+  path.write_text('[1, 2]')
+  with pytest.raises(SystemExit, match='JSON object'):
+    bench_run.load_existing(str(path))
+
+
+def test_throughput_summary_shows_missing_numbers_and_errors():
+  training = dict(envs_per_actor=4, fps_median=None, fps_window_mean=None,
+                  learner_peak_rss_mib=900.0, actor_peak_rss_mib=None,
+                  error='the run exited on its own with code 1\nlog tail')
+  result = dict(protocol=dict(level_name='Pong', torso='shallow',
+                              batch_size=32, unroll_length=20,
+                              sweep_num_actors=2),
+                actors={'1': dict(training=training,
+                                  env_only=dict(fps=5000.0),
+                                  training_over_env_only=None)},
+                envs_per_actor={'2': dict(fps_median=2500.0)})
+  text = '\n'.join(throughput.summary_lines(result))
+  assert 'n/a' in text
+  assert '5,000' in text
+  assert '2: 2,500' in text
+  assert 'ERROR 1 actors: the run exited on its own with code 1' in text
+
+
+# --- Pong summary statistics --------------------------------------------------
+
+
+class TestPongStatistics:
+
+  def test_frames_to_threshold_needs_a_full_window(self):
+    frames = [1000.0 * i for i in range(1, 8)]
+    returns = [21.0, -21.0, 18.0, 18.0, 19.0, 17.0, 21.0]
+    # Means of the full 3-episode windows ending at episodes 3..7:
+    # 6.0, 5.0, 18.33, 18.0, 19.0 -> the first >= 18 ends at episode 5.
+    assert pong.frames_to_threshold(frames, returns, window=3,
+                                    threshold=18.0) == 5000.0
+    # A single lucky first episode is not a full window.
+    assert pong.frames_to_threshold([1.0, 2.0], [21.0, 21.0], window=3) \
+        is None
+
+  def test_frames_to_threshold_exact_threshold_counts(self):
+    frames = [10.0, 20.0, 30.0]
+    assert pong.frames_to_threshold(frames, [18.0, 18.0, 18.0], window=3,
+                                    threshold=18.0) == 30.0
+    assert pong.frames_to_threshold(frames, [18.0, 18.0, 17.9], window=3,
+                                    threshold=18.0) is None
+
+  def test_frames_to_threshold_validates(self):
+    with pytest.raises(ValueError, match='window'):
+      pong.frames_to_threshold([1.0], [1.0], window=0)
+    with pytest.raises(ValueError, match='equal length'):
+      pong.frames_to_threshold([1.0, 2.0], [1.0], window=1)
+
+  def test_final_mean_return(self):
+    returns = list(range(30))
+    assert pong.final_mean_return(returns, window=20) == pytest.approx(19.5)
+    assert pong.final_mean_return([3.0, 5.0], window=20) == 4.0
+    assert pong.final_mean_return([], window=20) is None
+
+  def test_session_wall_time_adds_resumed_sessions(self):
+    assert pong.session_wall_secs([{'wall_secs': 10.5},
+                                   {'wall_secs': 4.5}]) == 15.0
+    assert pong.session_wall_secs([]) == 0.0
+
+  def test_curve_csv(self, tmp_path):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    path = tmp_path / 'curve.csv'
+    pong.write_curve_csv(str(path), np.array([100.0, 200.0, 300.0]),
+                         np.array([-21.0, -19.0, -20.0]), window=2)
+    with open(path) as f:
+      rows = list(csv.reader(f))
+    assert rows[0] == ['episode', 'frames', 'episode_return',
+                       'moving_average_2']
+    assert rows[1:] == [['1', '100', '-21', '-21.0000'],
+                        ['2', '200', '-19', '-20.0000'],
+                        ['3', '300', '-20', '-19.5000']]
+
+  def test_last_frames_reads_progress(self, tmp_path):
+    assert pong.last_frames(str(tmp_path)) == 0
+    with open(tmp_path / 'progress.jsonl', 'w') as f:
+      for frames in (2560, 5120):
+        f.write(json.dumps(dict(time=1.0, frames=frames, fps=1.0)) + '\n')
+      f.write('{"time": 2.0, "fra')  # A line still being written.
+    assert pong.last_frames(str(tmp_path)) == 5120
