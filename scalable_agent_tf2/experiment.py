@@ -25,6 +25,7 @@ processes that need it: the local launcher only supervises.
 
 import dataclasses
 import logging as std_logging
+import os
 import sys
 
 from absl import app
@@ -126,6 +127,11 @@ def main(argv):
   # TensorFlow's own INFO lines (e.g. the session config dumped on every
   # cluster connect) drown the progress log.
   std_logging.getLogger('tensorflow').setLevel(std_logging.WARNING)
+  # Some TF modules log INFO through absl directly (e.g. the session config
+  # on every cluster connect, checkpoint sharding timings).
+  std_logging.getLogger('absl').addFilter(
+      lambda record: record.levelno >= std_logging.WARNING or
+      f'{os.sep}tensorflow{os.sep}' not in record.pathname)
   try:
     config = config_from_flags()
     suites.check_levels(config)
