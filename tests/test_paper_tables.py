@@ -430,3 +430,13 @@ def test_cli_curves_writes_one_png_per_run(tmp_path, capsys):
   assert data.startswith(PNG_SIGNATURE)
   assert '1 curves' in capsys.readouterr().out
   assert cli.main(['curves', str(tmp_path / 'missing')]) == 1
+
+
+def test_atari_suite_root_ignores_its_multitask_run(tmp_path):
+  # The suite layout: <root>/<Game>/ experts beside <root>/multitask/.
+  root = tmp_path / 'atari57'
+  _test_results(str(root / "Pong"), "atari", {"Pong": [20.0, 21.0]})
+  _test_results(str(root / "multitask"), "atari",
+                      {'Pong': [-5.0], 'Breakout': [3.0]})
+  run = tables.load_atari_run(str(root))
+  assert run['returns'] == {'Pong': [20.0, 21.0]}

@@ -686,8 +686,15 @@ def load_atari_run(logdir):
   else:
     for name in _subdirs(logdir):
       game_dir = os.path.join(logdir, name)
-      if os.path.exists(os.path.join(game_dir, TEST_RESULTS_FILE)):
-        sources.append((_canonical_game(name), _atari_results_of(game_dir)))
+      if not os.path.exists(os.path.join(game_dir, TEST_RESULTS_FILE)):
+        continue
+      try:
+        expected = _canonical_game(name)
+      except ValueError:
+        # Not an expert's directory (e.g. the suite's `multitask/` run, which
+        # is a run of its own: pass it to the table separately).
+        continue
+      sources.append((expected, _atari_results_of(game_dir)))
   returns = {}
   frames = []
   for expected, results in sources:
