@@ -192,3 +192,38 @@ def test_vtrace_runs_where_the_paper_put_it(monkeypatch, vtrace_device,
   learner_lib.compute_loss(
       agent, learner_lib.batch_major_to_time_major(random_batch()), config)
   assert seen['device'] == expected
+
+
+def test_train_steps_learn_the_rewarded_action():
+  """A bandit through the whole train step: action 2 pays +1, others 0.
+
+  Every step ends an episode (discount 0), so the only signal is the
+  immediate reward; a sign or time-alignment error would not learn it.
+  """
+  config = make_config(use_lstm=False, torso='shallow', learning_rate=0.01,
+                       entropy_cost=0.0, grad_norm_clip=0.0)
+  frame = (24, 24, 1)
+  agent = networks.ImpalaAgent(A, torso='shallow', use_lstm=False)
+  learner = learner_lib.Learner(agent, config)
+  spec, _ = unrolls.queue_element_spec(frame, A, T, agent)
+  rs = np.random.RandomState(0)
+
+  def batch():
+    b = unrolls.zeros_like_spec(spec, leading=[B])
+    actions = rs.randint(0, A, size=[B, T + 1]).astype(np.int32)
+    rewards = (actions == 2).astype(np.float32)  # reward[t] follows action[t].
+    return b._replace(
+        env_outputs=b.env_outputs._replace(
+            reward=rewards, done=np.ones([B, T + 1], bool),
+            observation=(np.full([B, T + 1, *frame], 128, np.uint8),
+                         b.env_outputs.observation[1])),
+        agent_outputs=b.agent_outputs._replace(action=actions))
+
+  learner.initialize(learner_lib.batch_major_to_time_major(batch()))
+  for _ in range(30):
+    assert bool(learner.train_step(batch(), np.zeros([B], np.int64)).finite)
+  tm = learner_lib.batch_major_to_time_major(batch())
+  out, _ = agent.unroll(tm.agent_outputs.action, tm.env_outputs,
+                        agent.initial_state(B))
+  probs = tf.nn.softmax(out.policy_logits).numpy().reshape(-1, A).mean(0)
+  assert probs.argmax() == 2 and probs[2] > 0.6, probs
