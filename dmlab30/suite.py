@@ -419,18 +419,23 @@ def train(args) -> int:
     _say('Cluster learner: no environments here (DeepMind Lab not needed).')
   for text in warnings:
     _warn(text)
+  code = _run_experiment(flags, test_double, args.dry_run)
+  if args.dry_run:
+    return 0
+  if code == 0 and not config.job_name:
+    _say(f'Training finished. Test it on the 30 test levels with: make '
+         f'eval-dmlab30 DMLAB_LOGDIR={shlex.quote(args.logdir)}')
+  return code
+
+
+def _run_experiment(flags, test_double: bool, dry_run: bool):
+  """Prints the command and runs it (unless dry_run). Returns its exit code."""
   if test_double:
     _warn('Running on the TEST DOUBLE of DeepMind Lab '
           f'({ALLOW_TEST_DOUBLE_ENV}=1): NOT DeepMind Lab results.')
   argv = [sys.executable, '-m', EXPERIMENT_MODULE] + flags
   _say('Command: ' + ' '.join(shlex.quote(a) for a in argv))
-  if args.dry_run:
-    return 0
-  code = run_child(argv)
-  if code == 0 and not config.job_name:
-    _say(f'Training finished. Test it on the 30 test levels with: make '
-         f'eval-dmlab30 DMLAB_LOGDIR={shlex.quote(args.logdir)}')
-  return code
+  return None if dry_run else run_child(argv)
 
 
 def evaluate(args) -> int:
@@ -443,14 +448,9 @@ def evaluate(args) -> int:
   if args.episodes < PAPER_TEST_EPISODES:
     _warn(f'--episodes={args.episodes} is fewer than the paper\'s '
           f'{PAPER_TEST_EPISODES} per level (§5.3.1).')
-  if test_double:
-    _warn('Running on the TEST DOUBLE of DeepMind Lab '
-          f'({ALLOW_TEST_DOUBLE_ENV}=1): NOT DeepMind Lab results.')
-  argv = [sys.executable, '-m', EXPERIMENT_MODULE] + flags
-  _say('Command: ' + ' '.join(shlex.quote(a) for a in argv))
+  code = _run_experiment(flags, test_double, args.dry_run)
   if args.dry_run:
     return 0
-  code = run_child(argv)
   if code != 0:
     _warn(f'The test run failed (exit status {code}); no table written.')
     return code
