@@ -93,7 +93,7 @@ _MISMATCH = textwrap.dedent('''
 ''')
 
 
-def _run_pair(actor_code, timeout=120):
+def _run_pair(actor_code, timeout=300):
   from scalable_agent_tf2.runtime import actor  # pylint: disable=g-import-not-at-top
   address = f'localhost:{actor.free_port()}'
   env = child_env()
@@ -111,7 +111,7 @@ def _run_pair(actor_code, timeout=120):
   return result, learner_out
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 def test_actor_pulls_published_parameters_and_enqueues_to_the_learner():
   result, learner_out = _run_pair(_ACTOR)
   assert result.returncode == 0, result.stderr[-2000:]
@@ -126,7 +126,7 @@ def test_actor_pulls_published_parameters_and_enqueues_to_the_learner():
           in learner_out)
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 def test_actor_with_a_different_network_is_refused():
   result, _ = _run_pair(_MISMATCH)
   assert result.returncode == 0, result.stderr[-2000:]
