@@ -21,6 +21,9 @@ import json
 import os
 from typing import Any, Dict, Optional
 
+# What a run writes into its logdir: its flags, for resume checks and test mode.
+CONFIG_FILE = 'config.json'
+
 ENVS = ('atari', 'dmlab')
 MODES = ('train', 'test')
 JOB_NAMES = ('', 'learner', 'actor')
@@ -243,7 +246,7 @@ def check_resume_compatible(saved: Dict[str, Any], config: Config) -> None:
 
 def load_saved(logdir: str) -> Optional[Dict[str, Any]]:
   """The config.json a training run wrote into `logdir`, if any."""
-  path = os.path.join(logdir, 'config.json')
+  path = os.path.join(logdir, CONFIG_FILE)
   if not os.path.exists(path):
     return None
   with open(path) as f:

@@ -156,8 +156,8 @@ def test_sigterm_stops_everything_with_a_final_checkpoint(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_actor_without_a_learner_exits_with_a_clear_message(tmp_path):
-  from scalable_agent_tf2.runtime import actor  # pylint: disable=g-import-not-at-top
-  port = actor.free_port()  # Nothing listens there.
+  from scalable_agent_tf2.runtime import actor, ports  # pylint: disable=g-import-not-at-top
+  port = ports.free_port()  # Nothing listens there.
   result = run_experiment(str(tmp_path), *TINY_PONG_FLAGS, '--job_name=actor',
                           '--task=1', f'--learner_address=localhost:{port}',
                           '--actor_reconnect_secs=3', timeout=100)

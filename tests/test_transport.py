@@ -41,12 +41,11 @@ _LEARNER = textwrap.dedent('''
 _ACTOR = textwrap.dedent('''
     import sys, time
     import numpy as np, tensorflow as tf
-    from scalable_agent_tf2.runtime import actor, transport
+    from scalable_agent_tf2.runtime import ports, transport
     address = sys.argv[1]
-    assert actor.Actor.__init__  # module imports fine
-    while not transport.server_reachable(address):
+    while not ports.server_reachable(address):
       time.sleep(0.2)
-    transport.connect_actor(address, 'localhost:%d' % actor.free_port())
+    transport.connect_actor(address, 'localhost:%d' % ports.free_port())
     a = tf.Variable(tf.ones([3, 2]), name='w')
     b = tf.Variable(tf.ones([4]), name='b')
     params = transport.PublishedParameters([a, b])
@@ -78,11 +77,11 @@ _ACTOR = textwrap.dedent('''
 _MISMATCH = textwrap.dedent('''
     import sys, time
     import tensorflow as tf
-    from scalable_agent_tf2.runtime import actor, transport
+    from scalable_agent_tf2.runtime import ports, transport
     address = sys.argv[1]
-    while not transport.server_reachable(address):
+    while not ports.server_reachable(address):
       time.sleep(0.2)
-    transport.connect_actor(address, 'localhost:%d' % actor.free_port())
+    transport.connect_actor(address, 'localhost:%d' % ports.free_port())
     a = tf.Variable(tf.ones([5, 2]), name='w')  # Not the learner's shape.
     b = tf.Variable(tf.ones([4]), name='b')
     params = transport.PublishedParameters([a, b])
@@ -94,8 +93,8 @@ _MISMATCH = textwrap.dedent('''
 
 
 def _run_pair(actor_code, timeout=300):
-  from scalable_agent_tf2.runtime import actor  # pylint: disable=g-import-not-at-top
-  address = f'localhost:{actor.free_port()}'
+  from scalable_agent_tf2.runtime import ports  # pylint: disable=g-import-not-at-top
+  address = f'localhost:{ports.free_port()}'
   env = child_env()
   learner = subprocess.Popen([sys.executable, '-c', _LEARNER, address],
                              cwd=REPO, env=env, stdout=subprocess.PIPE,

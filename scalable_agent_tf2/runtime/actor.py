@@ -8,7 +8,6 @@ queue, blocking while the queue is full (paper §3: actors are decoupled from
 the learner, which corrects for the resulting policy lag with V-trace).
 """
 
-import socket
 import time
 
 from absl import logging
@@ -18,6 +17,7 @@ import tensorflow as tf
 from scalable_agent_tf2 import networks
 from scalable_agent_tf2 import suites
 from scalable_agent_tf2.config import Config
+from scalable_agent_tf2.runtime import ports
 from scalable_agent_tf2.runtime import transport
 from scalable_agent_tf2.runtime import unrolls
 from scalable_agent_tf2.structures import ActorOutput, AgentOutput
@@ -26,12 +26,6 @@ from scalable_agent_tf2.structures import ActorOutput, AgentOutput
 EXIT_LEARNER_DONE = 0
 EXIT_LEARNER_UNREACHABLE = 3
 EXIT_MISMATCH = 4
-
-
-def free_port(host: str = 'localhost') -> int:
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind((host, 0))
-    return s.getsockname()[1]
 
 
 def build_agent(config: Config, num_actions: int) -> networks.ImpalaAgent:
@@ -62,7 +56,8 @@ class Actor:
     # live on '/job:localhost', a device that no longer exists once connected.
     # After connecting, even local ops wait for every server in the cluster,
     # so first make sure the learner is there (bounded wait).
-    self._actor_address = config.actor_address or f'localhost:{free_port()}'
+    self._actor_address = (config.actor_address or
+                           f'localhost:{ports.free_port()}')
     self._wait_for_learner()
     transport.connect_actor(config.learner_address, self._actor_address)
     k = config.envs_per_actor
@@ -94,7 +89,7 @@ class Actor:
     config = self._config
     deadline = time.time() + config.actor_reconnect_secs
     delay = 0.2
-    while not transport.server_reachable(config.learner_address):
+    while not ports.server_reachable(config.learner_address):
       if time.time() > deadline:
         raise LearnerUnreachableError(
             f'Actor {config.task}: the learner at {config.learner_address} is '
@@ -183,7 +178,7 @@ class Actor:
     delay = 0.2
     last_error = None
     while time.time() <= deadline:
-      if not transport.server_reachable(config.learner_address):
+      if not ports.server_reachable(config.learner_address):
         last_error = ConnectionRefusedError(
             f'no server at {config.learner_address}')
         reconnect = True

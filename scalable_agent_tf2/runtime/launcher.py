@@ -24,12 +24,13 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from absl import logging
 
 from scalable_agent_tf2.config import Config
 from scalable_agent_tf2.runtime import netns
+from scalable_agent_tf2.runtime import ports
 
 EXIT_TOO_MANY_RESTARTS = 6
 _PR_SET_PDEATHSIG = 1
@@ -53,13 +54,6 @@ def _die_with_parent():
   # Runs in the child between fork and exec.
   libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
   libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _free_port() -> int:
-  import socket  # pylint: disable=g-import-not-at-top
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind(('localhost', 0))
-    return s.getsockname()[1]
 
 
 class _Child:
@@ -113,7 +107,6 @@ class Launcher:
   def __init__(self, config: Config):
     self.config = config
     self._signals: List[int] = []
-    self.restart_log: List[Dict[str, object]] = []
 
   def _setup_network(self):
     if self.config.netns == 'off':
@@ -137,7 +130,7 @@ class Launcher:
     config = self.config
     self._setup_network()
     os.makedirs(os.path.join(config.logdir, 'logs'), exist_ok=True)
-    address = f'localhost:{_free_port()}'
+    address = f'localhost:{ports.free_port()}'
     learner = _Child('learner', self._entry() + config_to_flags(
         config, job_name='learner', learner_address=address, netns='off'),
                      log_path=None)
@@ -197,7 +190,6 @@ class Launcher:
             return EXIT_TOO_MANY_RESTARTS
           backoff = min(30.0, 0.5 * 2 ** (a.restarts - 1))
           a.restart_at = now + backoff
-          self.restart_log.append(dict(actor=a.name, code=code, time=now))
           logging.warning('%s died (%s); restarting in %.1f s (%d/%d '
                           'restarts). See %s.', a.name, _describe_exit(code),
                           backoff, total_restarts, config.max_actor_restarts,

@@ -7,7 +7,6 @@ the queue (which wakes the blocked dequeue and any blocked actor), joins the
 worker and writes a final checkpoint.
 """
 
-import json
 import os
 import signal
 import threading
@@ -29,9 +28,6 @@ from scalable_agent_tf2.runtime import unrolls
 EXIT_OK = 0
 EXIT_NON_FINITE = 5
 EXIT_ERROR = 1
-
-CONFIG_FILE = 'config.json'
-
 
 class NonFiniteLossError(RuntimeError):
   pass
@@ -73,7 +69,6 @@ class LearnerProcess:
                               config.progress_secs, config.summary_secs)
     self._stop = threading.Event()
     self._error = None
-    self._saved_frames = int(self.learner.num_env_frames.numpy())
     self.num_params = int(sum(np.prod(v.shape)
                               for v in self.agent.trainable_variables))
     if not restored:
@@ -81,11 +76,10 @@ class LearnerProcess:
       self.save('initial')
 
   def _check_and_save_config(self):
-    path = os.path.join(self.config.logdir, CONFIG_FILE)
-    if os.path.exists(path):
-      with open(path) as f:
-        config_lib.check_resume_compatible(json.load(f), self.config)
-    self.config.save(path)
+    saved = config_lib.load_saved(self.config.logdir)
+    if saved is not None:
+      config_lib.check_resume_compatible(saved, self.config)
+    self.config.save(os.path.join(self.config.logdir, config_lib.CONFIG_FILE))
 
   @property
   def frames(self) -> int:
@@ -93,7 +87,6 @@ class LearnerProcess:
 
   def save(self, reason: str) -> None:
     path = self.manager.save(checkpoint_number=self.learner.num_updates)
-    self._saved_frames = self.frames
     logging.info('Checkpoint (%s) at %d frames: %s', reason, self.frames, path)
 
   # -- Training thread --------------------------------------------------------

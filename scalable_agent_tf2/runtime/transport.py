@@ -15,7 +15,6 @@ SAME resource in every process connected to the cluster. Traps avoided here:
 """
 
 import json
-import socket
 from typing import Sequence
 
 import tensorflow as tf
@@ -48,21 +47,6 @@ def connect_actor(learner_address: str, actor_address: str) -> None:
   tf.config.experimental_connect_to_cluster(
       cluster_spec(learner_address, actor_address), job_name='actor',
       task_index=0)
-
-
-def server_reachable(address: str, timeout: float = 1.0) -> bool:
-  """Whether a TCP connection to host:port succeeds.
-
-  TensorFlow's first remote op to a server that is not up waits forever, so
-  callers probe the learner's port first and bound their own retries.
-  """
-  host, _, port = address.rpartition(':')
-  try:
-    with socket.create_connection((host.strip('[]'), int(port)),
-                                  timeout=timeout):
-      return True
-  except OSError:
-    return False
 
 
 def _flat_specs(structure):
