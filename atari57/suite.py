@@ -322,20 +322,15 @@ def checkpoint_frames(logdir: str) -> Optional[int]:
   directory = os.path.join(logdir, CHECKPOINT_DIR)
   if not os.path.exists(os.path.join(directory, 'checkpoint')):
     return None  # Cheap path: no TensorFlow import for untrained games.
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = tf.train.latest_checkpoint(directory)
+  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2.runtime import checkpoints
+  path = checkpoints.latest_checkpoint(logdir)
   if not path:
     return None
   try:
-    reader = tf.train.load_checkpoint(path)
-    for key in reader.get_variable_to_shape_map():
-      if key.startswith('num_env_frames/'):
-        return int(reader.get_tensor(key))
-  except (tf.errors.OpError, ValueError) as e:
-    raise SuiteError('Cannot read checkpoint %s: %s' % (
-        path, str(e).splitlines()[0][:200])) from None
-  raise SuiteError('Checkpoint %s has no num_env_frames counter: not a '
-                   'checkpoint of this project\'s learner.' % path)
+    return checkpoints.checkpoint_frames(path)
+  except checkpoints.CheckpointError as e:
+    raise SuiteError(str(e)) from None
 
 
 def _read_json(path: str) -> Optional[dict]:

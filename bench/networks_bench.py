@@ -74,7 +74,8 @@ def _median_seconds(fn, repetitions):
   return statistics.median(times)
 
 
-def bench_config(name, rng):
+def bench_config(name, rng, step_repetitions=STEP_REPETITIONS,
+                 unroll_repetitions=UNROLL_REPETITIONS):
   """Returns the timings of one agent configuration."""
   kwargs, frame_shape, unroll_length = CONFIGS[name]
   agent = networks.ImpalaAgent(**kwargs)
@@ -88,7 +89,7 @@ def bench_config(name, rng):
     prev_action = tf.zeros([batch_size], tf.int32)
     state = agent.initial_state(batch_size)
     call = functools.partial(step, env_output, prev_action, state)
-    seconds = _median_seconds(call, STEP_REPETITIONS)
+    seconds = _median_seconds(call, step_repetitions)
     result[f'step_ms_batch_{batch_size}'] = 1e3 * seconds
   result['num_parameters'] = int(sum(
       np.prod(v.shape) for v in agent.trainable_variables))
@@ -112,22 +113,27 @@ def bench_config(name, rng):
   state = agent.initial_state(BATCH_SIZE)
   seconds = _median_seconds(
       lambda: unroll_forward_backward(actions, env_outputs, state),
-      UNROLL_REPETITIONS)
+      unroll_repetitions)
   result['unroll_forward_backward_s'] = seconds
   result['unroll_agent_steps_per_s'] = unroll_length * BATCH_SIZE / seconds
   return result
 
 
-def run():
+def run(step_repetitions=STEP_REPETITIONS,
+        unroll_repetitions=UNROLL_REPETITIONS):
   """Runs all configurations; returns a JSON-serialisable dict."""
+  if step_repetitions < 1 or unroll_repetitions < 1:
+    raise ValueError('Repetitions must be >= 1, got step %r, unroll %r.' % (
+        step_repetitions, unroll_repetitions))
   rng = np.random.default_rng(0)
-  results = {name: bench_config(name, rng) for name in CONFIGS}
+  results = {name: bench_config(name, rng, step_repetitions,
+                                unroll_repetitions) for name in CONFIGS}
   results['meta'] = {
       'tensorflow': tf.__version__,
       'device': 'CPU',
       'cpu_count': os.cpu_count(),
-      'step_repetitions': STEP_REPETITIONS,
-      'unroll_repetitions': UNROLL_REPETITIONS,
+      'step_repetitions': step_repetitions,
+      'unroll_repetitions': unroll_repetitions,
       'statistic': 'median after warm-up, inside tf.function',
   }
   return results

@@ -193,7 +193,9 @@ def summary_lines(document: Dict[str, object],
       f'load {machine.get("loadavg")}, {machine.get("date")}']
   if 'vtrace' in sections:
     lines.append('V-trace (median ms per call, batch 32):')
-    for shape, t in document['vtrace'].get('vtrace', {}).items():
+    for shape, t in document['vtrace'].items():
+      if shape == 'meta' or not isinstance(t, dict):
+        continue
       lines.append(f'  {shape}: tf.function {_fmt(t.get("tf_function_ms"))} '
                    f'ms, numpy float64 {_fmt(t.get("numpy_f64_ms"))} ms')
   if 'networks' in sections:
@@ -231,11 +233,20 @@ def main(argv=None) -> int:
   parser.add_argument('--vtrace_repetitions', type=int, default=None,
                       help='timed calls per V-trace shape (default: the '
                       'module\'s 50).')
+  parser.add_argument('--networks_step_repetitions', type=int, default=None,
+                      help='timed actor steps per network and batch size '
+                      '(default: the module\'s 20).')
+  parser.add_argument('--networks_unroll_repetitions', type=int, default=None,
+                      help='timed learner unrolls per network (default: the '
+                      'module\'s 3).')
   throughput.add_arguments(parser)
   args = parser.parse_args(argv)
   throughput.check_arguments(args)
-  if args.vtrace_repetitions is not None and args.vtrace_repetitions < 1:
-    raise SystemExit('--vtrace_repetitions must be >= 1.')
+  for flag in ('vtrace_repetitions', 'networks_step_repetitions',
+               'networks_unroll_repetitions'):
+    value = getattr(args, flag)
+    if value is not None and value < 1:
+      raise SystemExit(f'--{flag} must be >= 1, got {value}.')
 
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   existing = load_existing(args.out)  # Fail before an hour of benchmarks.
@@ -251,7 +262,12 @@ def main(argv=None) -> int:
                         else vtrace_bench.run(args.vtrace_repetitions))
     elif name == 'networks':
       from bench import networks_bench  # pylint: disable=g-import-not-at-top
-      sections[name] = networks_bench.run()
+      kwargs = {}
+      if args.networks_step_repetitions is not None:
+        kwargs['step_repetitions'] = args.networks_step_repetitions
+      if args.networks_unroll_repetitions is not None:
+        kwargs['unroll_repetitions'] = args.networks_unroll_repetitions
+      sections[name] = networks_bench.run(**kwargs)
     else:
       sections[name] = throughput.run_from_args(
           args, log=lambda text: print(text, flush=True))

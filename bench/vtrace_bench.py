@@ -84,7 +84,7 @@ def _vtrace_step(log_rhos, discounts, rewards, values, bootstrap_value):
 
 
 def run(repetitions=REPETITIONS):
-  """Median wall times (ms) per shape: {"vtrace": {"T20_B32": {...}, ...}}."""
+  """Median wall times (ms) per shape: {"T20_B32": {...}, ..., "meta": {...}}."""
   results = {}
   for num_steps, batch_size in SHAPES:
     tf_inputs = {k: tf.constant(v) for k, v in
@@ -101,7 +101,9 @@ def run(repetitions=REPETITIONS):
         'numpy_f64_ms': _median_ms(lambda: numpy_vtrace(**np_inputs),
                                    repetitions),
     }
-  return {'vtrace': results}
+  results['meta'] = {'repetitions': repetitions, 'warmup': WARMUP,
+                     'statistic': 'median ms per call after warm-up'}
+  return results
 
 
 if __name__ == '__main__':

@@ -116,30 +116,19 @@ def evaluate_level(config: Config, checkpoint_path: str, level: str,
   return level, returns, lengths
 
 
-def _latest_checkpoint(logdir: str):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
-  return tf.train.latest_checkpoint(
-      os.path.join(logdir, checkpoints.CHECKPOINT_DIR))
-
-
-def _checkpoint_frames(path: str) -> int:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  reader = tf.train.load_checkpoint(path)
-  for key in reader.get_variable_to_shape_map():
-    if key.startswith('num_env_frames/'):
-      return int(reader.get_tensor(key))
-  return -1
-
-
 def run(config: Config) -> int:
   """Evaluates the latest checkpoint in --logdir; returns an exit code."""
-  path = _latest_checkpoint(config.logdir)
+  from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
+  path = checkpoints.latest_checkpoint(config.logdir)
   if not path:
     logging.error('--mode=test: no checkpoint in %s. Train first (or point '
                   '--logdir at a trained run).', config.logdir)
     return EXIT_NO_CHECKPOINT
-  frames = _checkpoint_frames(path)
+  try:
+    frames = checkpoints.checkpoint_frames(path)
+  except checkpoints.CheckpointError as e:
+    logging.error('--mode=test: %s', e)
+    return EXIT_NO_CHECKPOINT
   levels = suites.test_levels(config)
   items = _work_items(config, levels)
   # At most one worker per core: a DMLab-30 config asks for 150 actors.

@@ -88,8 +88,8 @@ def checkpoint_values(path):
 
 
 def latest_checkpoint(logdir):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return tf.train.latest_checkpoint(os.path.join(logdir, 'checkpoints'))
+  from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
+  return checkpoints.latest_checkpoint(logdir)
 
 
 def frames_of(values):

@@ -258,6 +258,23 @@ def test_merge_keeps_sections_not_rerun():
   assert existing['vtrace'] == {'a': 1}  # Not mutated.
 
 
+def test_summary_lists_each_vtrace_shape_and_skips_meta():
+  document = {'machine': {'cores': 2},
+              'vtrace': {'T20_B32': {'tf_function_ms': 0.5,
+                                     'numpy_f64_ms': 0.04},
+                         'meta': {'repetitions': 50}}}
+  lines = bench_run.summary_lines(document, ['vtrace'])
+  assert any(line.strip().startswith('T20_B32: tf.function 0.50 ms')
+             for line in lines), lines
+  assert not any('meta' in line for line in lines), lines
+
+
+def test_repetition_flags_must_be_positive():
+  with pytest.raises(SystemExit, match='networks_unroll_repetitions'):
+    bench_run.main(['--only=networks', '--networks_unroll_repetitions=0',
+                    '--out=/nonexistent/bench.json'])
+
+
 def test_load_existing(tmp_path):
   path = tmp_path / 'bench.json'
   assert bench_run.load_existing(str(path)) == {}

@@ -56,6 +56,29 @@ def test_restore_of_an_empty_logdir_is_a_fresh_start(tmp_path):
   assert checkpoints.restore_latest(ckpt, manager) is None
 
 
+def test_checkpoint_frames_reads_the_counter_and_rejects_foreign_files(
+    tmp_path):
+  logdir = str(tmp_path)
+  assert checkpoints.latest_checkpoint(logdir) is None
+  directory = os.path.join(logdir, checkpoints.CHECKPOINT_DIR)
+  frames = tf.Variable(1234, dtype=tf.int64)
+  manager = tf.train.CheckpointManager(
+      tf.train.Checkpoint(num_env_frames=frames), directory, max_to_keep=2)
+  path = manager.save()
+  assert checkpoints.latest_checkpoint(logdir) == path
+  assert checkpoints.checkpoint_frames(path) == 1234
+  other = tf.train.CheckpointManager(
+      tf.train.Checkpoint(weights=tf.Variable(1.0)),
+      str(tmp_path / 'other'), max_to_keep=1).save()
+  with pytest.raises(checkpoints.CheckpointError, match='no num_env_frames'):
+    checkpoints.checkpoint_frames(other)
+  for f in glob.glob(path + '.*'):
+    with open(f, 'wb') as out:
+      out.write(b'garbage')
+  with pytest.raises(checkpoints.CheckpointError, match='Cannot read'):
+    checkpoints.checkpoint_frames(path)
+
+
 def test_finished_episodes_skip_step_zero_to_avoid_double_counting():
   done = np.array([[True, False, True, False],
                    [False, False, False, True]])

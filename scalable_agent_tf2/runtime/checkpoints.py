@@ -64,3 +64,27 @@ def restore_latest(checkpoint: tf.train.Checkpoint,
       'No checkpoint in %s could be restored (%s). The logdir holds training '
       'state that this run would otherwise overwrite: move the damaged files '
       'away or use a new --logdir.' % (manager.directory, '; '.join(errors)))
+
+
+def latest_checkpoint(logdir: str) -> Optional[str]:
+  """Path of the newest checkpoint a learner wrote into `logdir`, or None."""
+  return tf.train.latest_checkpoint(os.path.join(logdir, CHECKPOINT_DIR))
+
+
+def checkpoint_frames(path: str) -> int:
+  """The `num_env_frames` counter stored in the checkpoint at `path`.
+
+  Raises:
+    CheckpointError: the checkpoint cannot be read, or it holds no frame
+      counter (not a checkpoint of this project's learner).
+  """
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_shape_map():
+      if key.startswith('num_env_frames/'):
+        return int(reader.get_tensor(key))
+  except Exception as e:  # pylint: disable=broad-except
+    raise CheckpointError('Cannot read checkpoint %s: %s' % (
+        path, str(e).splitlines()[0][:200])) from None
+  raise CheckpointError('Checkpoint %s has no num_env_frames counter: not a '
+                        'checkpoint of this project\'s learner.' % path)
