@@ -281,6 +281,9 @@ def train_command(level: str, logdir: str, frames: int, torso: str,
       '--total_environment_frames=%d' % frames]
   if extra_flag_value(extra, 'torso') is None:
     argv.append('--torso=%s' % torso)
+  # The suite reproduces the paper: Table G.1, not the small-machine preset.
+  if extra_flag_value(extra, 'preset') is None:
+    argv.append('--preset=paper')
   if num_actors is not None:
     argv.append('--num_actors=%d' % num_actors)
   return argv + list(extra)

@@ -270,7 +270,8 @@ def training_command(logdir: str, num_actors: int, envs_per_actor: int,
   """The entry-point command line of one throughput run."""
   return [
       sys.executable, '-m', 'scalable_agent_tf2.experiment',
-      '--env=atari', f'--level_name={LEVEL_NAME}', f'--torso={TORSO}',
+      '--env=atari', '--preset=paper', f'--level_name={LEVEL_NAME}',
+      f'--torso={TORSO}',
       f'--batch_size={BATCH_SIZE}', f'--unroll_length={UNROLL_LENGTH}',
       f'--num_action_repeats={NUM_ACTION_REPEATS}',
       f'--num_actors={num_actors}', f'--envs_per_actor={envs_per_actor}',

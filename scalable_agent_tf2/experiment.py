@@ -46,6 +46,12 @@ flags.DEFINE_enum('env', 'atari', config_lib.ENVS, 'Environment suite.')
 flags.DEFINE_string('level_name', None,
                     'Atari game (e.g. Pong) or DMLab level; `atari57` / '
                     '`dmlab30` for the multi-task suites.')
+flags.DEFINE_enum('preset', None, config_lib.PRESETS,
+                  'Defaults for the hyperparameters not given as flags: '
+                  '"paper" (Table G.1 / D.3) or "small" (Atari only: shallow '
+                  'torso, batch 4, 8 envs per actor, RMSProp epsilon 1e-5, '
+                  'so that a few CPU cores see Pong learn). Default: small '
+                  'for Atari, paper for DMLab.')
 flags.DEFINE_enum('job_name', '', config_lib.JOB_NAMES,
                   'Empty: run everything on this machine. learner|actor: '
                   'one process of a cluster.')
@@ -147,8 +153,16 @@ def main(argv):
     from scalable_agent_tf2.runtime import actor  # pylint: disable=g-import-not-at-top
     sys.exit(actor.run(config))
   from scalable_agent_tf2.runtime import launcher  # pylint: disable=g-import-not-at-top
-  logging.info('Local run: %s on %s, %d actors, logdir %s.', config.env,
-               config.level_name, config.num_actors, config.logdir)
+  logging.info('Local run: %s on %s, %d actors x %d envs, logdir %s.',
+               config.env, config.level_name, config.num_actors,
+               config.envs_per_actor, config.logdir)
+  logging.info(
+      'Preset %s: torso %s, batch %d x unroll %d, lr %g, RMSProp epsilon %g, '
+      'entropy cost %g, %d frames.%s', config.preset, config.torso,
+      config.batch_size, config.unroll_length, config.learning_rate,
+      config.epsilon, config.entropy_cost, config.total_environment_frames,
+      ' (The small-machine preset; --preset=paper for Table G.1.)'
+      if config.preset == 'small' else '')
   sys.exit(launcher.run(config))
 
 

@@ -108,11 +108,14 @@ def test_expert_train_command():
   argv = suite.train_command('Pong', '/r/Pong', 400, 'deep', ['--batch_size=2'])
   assert argv == _PY + [
       '--env=atari', '--level_name=Pong', '--logdir=/r/Pong',
-      '--total_environment_frames=400', '--torso=deep', '--batch_size=2']
-  # A --torso in --extra replaces the driver's.
+      '--total_environment_frames=400', '--torso=deep', '--preset=paper',
+      '--batch_size=2']
+  # A --torso in --extra replaces the driver's; a --preset there, the paper's.
   argv = suite.train_command('Pong', '/r/Pong', 400, 'deep',
                              ['--torso=shallow'])
   assert [a for a in argv if a.startswith('--torso')] == ['--torso=shallow']
+  argv = suite.train_command('Pong', '/r/Pong', 400, 'deep', ['--preset=small'])
+  assert [a for a in argv if a.startswith('--preset')] == ['--preset=small']
 
 
 def test_train_command_with_divided_actors():

@@ -192,16 +192,24 @@ class TestProc:
 def test_throughput_command_uses_the_entry_point_and_table_g1():
   command = throughput.training_command('/tmp/x', 4, 2, 2.0)
   assert command[1:3] == ['-m', 'scalable_agent_tf2.experiment']
-  for flag in ('--env=atari', '--level_name=Pong', '--torso=shallow',
+  for flag in ('--env=atari', '--preset=paper', '--level_name=Pong',
+               '--torso=shallow',
                '--batch_size=32', '--unroll_length=20', '--num_actors=4',
                '--envs_per_actor=2', '--logdir=/tmp/x'):
     assert flag in command
 
 
 def test_pong_flags_are_the_paper_atari_hyperparameters():
-  resolved = config_lib.Config(env='atari').resolve()
+  resolved = config_lib.Config(env='atari', preset='paper').resolve()
   for name, value in pong.PAPER_ATARI_FLAGS:
     assert getattr(resolved, name) == value, name
+
+
+def test_pong_small_preset_command_leaves_the_values_to_the_preset():
+  command = pong.training_command('/tmp/p', 10_000_000, 'shallow', 10.0,
+                                  preset='small')
+  assert '--preset=small' in command
+  assert not any(c.startswith(('--batch_size', '--epsilon')) for c in command)
 
 
 def test_pong_command_puts_extra_flags_last():

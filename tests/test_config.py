@@ -16,8 +16,9 @@ def resolved(**kwargs):
   return Config(**kwargs).resolve().validate()
 
 
-def test_atari_defaults_are_table_g1():
-  c = resolved(env='atari')
+def test_atari_paper_preset_is_table_g1():
+  c = resolved(env='atari', preset='paper')
+  assert c.torso == 'deep' and c.envs_per_actor == 4
   assert (c.unroll_length, c.batch_size, c.num_action_repeats) == (20, 32, 4)
   assert (c.entropy_cost, c.baseline_cost, c.discounting) == (0.01, 0.5, 0.99)
   assert (c.learning_rate, c.decay, c.momentum, c.epsilon) == (
@@ -27,6 +28,28 @@ def test_atari_defaults_are_table_g1():
   assert c.total_environment_frames == 200_000_000
   assert not c.use_lstm and not c.use_instruction
   assert c.frames_per_update == 32 * 20 * 4
+
+
+def test_atari_default_is_the_small_machine_preset():
+  c = resolved(env='atari')
+  paper = resolved(env='atari', preset='paper')
+  assert c.preset == 'small'
+  changed = {k: v for k, v in c.to_dict().items()
+             if v != getattr(paper, k)}
+  # Exactly these four differ from Table G.1 (documented in the README).
+  assert changed == dict(preset='small', torso='shallow', batch_size=4,
+                         envs_per_actor=8, epsilon=1e-5)
+  assert c.frames_per_update == 4 * 20 * 4
+  # Explicit flags win over the preset.
+  assert resolved(env='atari', batch_size=16).batch_size == 16
+
+
+def test_dmlab_has_only_the_paper_preset():
+  assert resolved(env='dmlab').preset == 'paper'
+  with pytest.raises(ConfigError, match='Atari only'):
+    resolved(env='dmlab', preset='small')
+  with pytest.raises(ConfigError, match='--preset must be one of'):
+    resolved(env='atari', preset='fast')
 
 
 def test_dmlab_defaults_are_the_released_code():
