@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 
 # `bench` is a top-level directory of the repository, not an installed package.
@@ -23,6 +24,7 @@ if REPO not in sys.path:
 from bench import pong
 from bench import run as bench_run
 from bench import throughput
+from bench import torso_health
 from scalable_agent_tf2 import config as config_lib
 
 
@@ -375,3 +377,24 @@ class TestPongStatistics:
         f.write(json.dumps(dict(time=1.0, frames=frames, fps=1.0)) + '\n')
       f.write('{"time": 2.0, "fra')  # A line still being written.
     assert pong.last_frames(str(tmp_path)) == 5120
+
+
+# --- Torso health (the RMSProp-epsilon diagnosis) -----------------------------
+
+
+def test_ms_summary_gives_the_step_shrink_of_epsilon_inside_the_sqrt():
+  ms = np.array([1e-10, 1e-8, 4e-6, 1e-2, 1.0])
+  summary = torso_health.ms_summary(ms, epsilon=0.01)
+  assert summary['ms_median'] == 4e-6
+  # sqrt(4e-6 / (4e-6 + 0.01)) = 0.0199960012...
+  assert summary['median_step_shrink'] == pytest.approx(0.0199960012, rel=1e-8)
+  assert torso_health.ms_summary(ms, epsilon=1e-5)['median_step_shrink'] == (
+      pytest.approx(np.sqrt(4e-6 / 1.4e-5)))
+
+
+def test_never_active_counts_channels_that_are_zero_everywhere():
+  activations = np.zeros([5, 3, 3, 4])
+  activations[2, 1, 1, 0] = 0.5   # channel 0 fires once
+  activations[:, :, :, 3] = 1.0   # channel 3 always fires
+  assert torso_health.never_active(activations) == 2
+  assert torso_health.never_active(np.ones([2, 8])) == 0
