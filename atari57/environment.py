@@ -1,6 +1,6 @@
 """Atari-57 environments on gymnasium + ale-py with the IMPALA paper's protocol.
 
-Protocol (IMPALA paper Appendix G, REFERENCE §6 and §4 Atari column), with the
+Protocol (IMPALA paper Appendix G, docs/impala.md §6 and §4 Atari column), with the
 source of each option:
   - 84x84 grayscale frames, max over the last 2 emulator frames of each action
     repeat, action repeat 4, stack of the last 4 processed frames
@@ -14,14 +14,14 @@ source of each option:
     life loss during training"). See structures.StepOutputInfo.
   - 108,000 emulator frames (30 minutes at 60 Hz) cap per game, counted from
     the game's start including the no-op frames (the DeepMind convention,
-    Appendix G / REFERENCE §6).
+    Appendix G / docs/impala.md §6).
   - No sticky actions, repeat_action_probability = 0 (Appendix G; sticky
     actions are Machado et al. 2018's later proposal, deliberately not used).
   - Minimal action set per game for the single-game experts, full 18 actions
     for the multi-task agent (Appendix G), in ALE's order for every game
     (ale-py's own full set is 9 actions for Skiing; see __init__).
   - Rewards are returned RAW; the learner clips them to [-1, 1] in the loss
-    (Appendix G, REFERENCE §3).
+    (Appendix G, docs/impala.md §3).
 
 What is reused and what is not:
   - ale_py.env.AtariEnv with frameskip=1 is the emulator.
@@ -62,7 +62,7 @@ FRAME_SIZE = 84  # Nature DQN / Appendix G.
 FRAME_STACK = 4  # Nature DQN / Appendix G.
 NUM_ACTION_REPEATS = 4  # Table G.1.
 NOOP_MAX = 30  # Nature DQN / Appendix G: 1..30 no-op frames.
-MAX_EPISODE_FRAMES = 108_000  # REFERENCE §6: DeepMind's 30-minute cap.
+MAX_EPISODE_FRAMES = 108_000  # docs/impala.md §6: DeepMind's 30-minute cap.
 
 # The C++ ALE prints a banner at the first ALEInterface; keep actor logs clean.
 ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)

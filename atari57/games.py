@@ -5,7 +5,7 @@ Names are spelled as ale-py spells its game classes (CamelCase, e.g. 'Pong',
 ('bank_heist'), lower case and gymnasium ids ('ALE/BankHeist-v5').
 
 The random and human scores are the DQN-era table used by the IMPALA paper's
-human-normalised scores (REFERENCE §6; the same numbers as dqn_zoo's
+human-normalised scores (docs/impala.md §6; the same numbers as dqn_zoo's
 atari_data). Human-normalised score = 100 * (score - random) / (human - random).
 
 Two random-score tables:
@@ -14,7 +14,7 @@ Two random-score tables:
     with it.
   PAPER_RANDOM_SCORES: the same with VideoPinball's random score taken as 0.0.
     The paper's published MEANS (957.6 / 466.4 / 176.9) are only approached
-    with this variant (REFERENCE §7): Table C.1 gives 957.3 / 466.1 / 176.6,
+    with this variant (docs/impala.md §7): Table C.1 gives 957.3 / 466.1 / 176.6,
     while RANDOM_SCORES gives 1592.5 / 707.4 / 179.4. So it is what
     regenerates the paper's mean column. On Table C.1 both tables give the
     same medians.
@@ -26,7 +26,7 @@ head needs no emulator.
 import re
 from typing import Dict, Tuple
 
-# (game, random score, human score), in REFERENCE §6 order (alphabetical).
+# (game, random score, human score), in docs/impala.md §6 order (alphabetical).
 _SCORE_TABLE = (
     ('Alien', 227.8, 7127.7),
     ('Amidar', 5.8, 1719.5),
@@ -93,7 +93,7 @@ GAMES: Tuple[str, ...] = tuple(row[0] for row in _SCORE_TABLE)
 RANDOM_SCORES: Dict[str, float] = {g: r for g, r, _ in _SCORE_TABLE}
 HUMAN_SCORES: Dict[str, float] = {g: h for g, _, h in _SCORE_TABLE}
 
-# REFERENCE §7: the paper's Table 4 means used VideoPinball random = 0.0.
+# docs/impala.md §7: the paper's Table 4 means used VideoPinball random = 0.0.
 PAPER_RANDOM_SCORES: Dict[str, float] = dict(RANDOM_SCORES, VideoPinball=0.0)
 
 

@@ -1,6 +1,6 @@
 """Human-normalised scores and suite aggregates for Atari-57 (pure numpy).
 
-Per game (REFERENCE §6): hns = 100 * (score - random) / (human - random), in
+Per game (docs/impala.md §6): hns = 100 * (score - random) / (human - random), in
 percent, uncapped (the paper's Atari numbers are not capped).
 
 Suite aggregates over the per-game hns:
@@ -13,7 +13,7 @@ Suite aggregates over the per-game hns:
     mean score) per game that reduces to resampling games.
 
 Which random table to use: RANDOM_SCORES reproduces the paper's medians,
-PAPER_RANDOM_SCORES (VideoPinball random = 0.0) its means (REFERENCE §7).
+PAPER_RANDOM_SCORES (VideoPinball random = 0.0) its means (docs/impala.md §7).
 """
 
 import math

@@ -1,4 +1,4 @@
-"""Benchmark of the IMPALA networks on CPU (REFERENCE §2, §4 shapes).
+"""Benchmark of the IMPALA networks on CPU (docs/impala.md §2, §4 shapes).
 
 For three agents -- Atari feed-forward shallow and deep (84x84x4, 18 actions,
 unroll T=20) and DMLab deep + LSTM + instruction (72x96x3, 9 actions, T=100) --

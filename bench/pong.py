@@ -1,4 +1,4 @@
-r"""Pong to the paper's level: learning curve and throughput (GitHub issue 5).
+r"""Pong to the paper's level: learning curve and throughput.
 
 Trains one Atari Pong expert through the real entry point with the paper's
 Atari hyperparameters (Table G.1: batch 32, unroll 20, entropy 0.01, RMSProp
@@ -58,7 +58,7 @@ TARGET_RETURN = 18.0  # "The paper's level": Table C.1 Pong is 20.40 / 20.98.
 # Table 1's definition of steady state (scalable_agent_tf2.paper.tables).
 FPS_WARMUP_FRACTION = 0.2
 
-# Table G.1 (REFERENCE §4), passed explicitly so that the benchmark states
+# Table G.1 (docs/impala.md §4), passed explicitly so that the benchmark states
 # what it trains with; --extra flags come after them and win.
 PAPER_ATARI_FLAGS = (
     ('preset', 'paper'), ('batch_size', 32), ('unroll_length', 20), ('num_action_repeats', 4),

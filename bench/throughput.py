@@ -1,4 +1,4 @@
-r"""End-to-end training throughput on this machine (GitHub issue 4).
+r"""End-to-end training throughput on this machine.
 
 What the paper's Table 1 measures -- environment frames per second of a whole
 IMPALA run with the shallow model and batch 32 -- here for Atari Pong with the

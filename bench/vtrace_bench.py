@@ -1,4 +1,4 @@
-"""Benchmark of the V-trace op (REFERENCE §1) against a numpy recursion.
+"""Benchmark of the V-trace op (docs/impala.md §1) against a numpy recursion.
 
 For the Atari (T=20) and DMLab (T=100) unroll lengths with batch 32, measures
 the median wall time of `vtrace.from_importance_weights` called inside a

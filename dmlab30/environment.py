@@ -1,7 +1,7 @@
 """DeepMind Lab environments behind the runtime's `Environment` contract.
 
 `DmLabEnvironment` drives a `deepmind_lab.Lab` the way the released code does
-(REFERENCE §5):
+(docs/impala.md §5):
 
   * the agent picks one of the 9 actions of `ACTION_SET`, each mapped to
     DMLab's int32[7] action vector (look_lr, look_du, strafe_lr, move_bf,
@@ -38,7 +38,7 @@ from scalable_agent_tf2.environment import Environment
 from scalable_agent_tf2.environment import EpisodeTracker
 from scalable_agent_tf2.structures import StepOutput
 
-# The 9 actions of the paper (REFERENCE §5), as DMLab's 7-int action vectors
+# The 9 actions of the paper (docs/impala.md §5), as DMLab's 7-int action vectors
 # (look_left_right, look_down_up, strafe_left_right, move_back_forward, fire,
 # jump, crouch). Index i is action i of the agent's policy.
 ACTION_SET = (
@@ -56,10 +56,10 @@ ACTION_SET = (
 # DMLab's `step` requires an np.intc (int32) array of shape [7].
 _ACTION_ARRAYS = tuple(np.array(a, dtype=np.intc) for a in ACTION_SET)
 
-# The observations the agent consumes (REFERENCE §5).
+# The observations the agent consumes (docs/impala.md §5).
 OBSERVATIONS = ('RGB_INTERLEAVED', 'INSTR')
 
-# Test-mode level mixer seed of the released code (REFERENCE §5).
+# Test-mode level mixer seed of the released code (docs/impala.md §5).
 TEST_MIXER_SEED = 0x600D5EED
 
 _NOT_INSTALLED_MESSAGE = (
@@ -129,7 +129,7 @@ def lab_config(width: int, height: int, is_test: bool,
                dataset_path: str = '') -> Dict[str, str]:
   """The `config` dict passed to `deepmind_lab.Lab` (all values str).
 
-  REFERENCE §5: width, height, datasetPath (only when given), logLevel WARN;
+  docs/impala.md §5: width, height, datasetPath (only when given), logLevel WARN;
   test mode adds allowHoldOutLevels='true' (the held-out `*_test` levels may
   be loaded) and mixerSeed=0x600D5EED (test episodes use seeds disjoint from
   training). DeepMind Lab rejects non-str values, hence the str() calls.

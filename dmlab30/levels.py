@@ -1,6 +1,6 @@
 """DMLab-30 level data: the train -> test level mapping and the score tables.
 
-All numbers are the ones in REFERENCE §5 (the released code's tables); the
+All numbers are the ones in docs/impala.md §5 (the released code's tables); the
 names are the released code's (`LEVEL_MAPPING`, `HUMAN_SCORES`,
 `RANDOM_SCORES`) so that users' scripts port over. Pure data, no imports
 beyond the standard library, so `import dmlab30` stays cheap.
@@ -11,10 +11,10 @@ Level names here are the short DMLab-30 names; the engine path is
 
 import collections
 
-# Prefix of the DMLab-30 level scripts inside DeepMind Lab (REFERENCE §5).
+# Prefix of the DMLab-30 level scripts inside DeepMind Lab (docs/impala.md §5).
 LEVEL_PREFIX = 'contributed/dmlab30/'
 
-# Train level name -> test level name, in the released order (REFERENCE §5).
+# Train level name -> test level name, in the released order (docs/impala.md §5).
 # Two levels have distinct train and held-out test variants; the other 28 are
 # trained and tested on the same level (test mode then only changes the seeds
 # via `mixerSeed`, see dmlab30.environment).
@@ -55,7 +55,7 @@ LEVEL_MAPPING = collections.OrderedDict([
 ])
 
 # Human and random per-episode returns, keyed by TEST level name
-# (REFERENCE §5). Used for human-normalised scores (dmlab30.scoring).
+# (docs/impala.md §5). Used for human-normalised scores (dmlab30.scoring).
 HUMAN_SCORES = {
     'rooms_collect_good_objects_test': 10,
     'rooms_exploit_deferred_effects_test': 85.65,

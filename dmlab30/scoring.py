@@ -1,4 +1,4 @@
-"""Human-normalised scores on DMLab-30 (REFERENCE §5, paper Table 3 / B.1).
+"""Human-normalised scores on DMLab-30 (docs/impala.md §5, paper Table 3 / B.1).
 
 Per level: `100 * (mean_return - random) / (human - random)`, optionally
 capped at `per_level_cap` (the paper's "capped" score uses 100); there is no
@@ -125,7 +125,7 @@ def compute_human_normalized_score(
   """Mean human-normalised score over the 30 DMLab-30 levels, in percent.
 
   The paper's Table 3 number is `compute_human_normalized_score(returns,
-  per_level_cap=100)` on test-mode returns (REFERENCE §5, §7).
+  per_level_cap=100)` on test-mode returns (docs/impala.md §5, §7).
 
   Args:
     level_returns: dict level name (train or test name) -> list or 1-D array

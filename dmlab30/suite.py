@@ -5,7 +5,7 @@ r"""DMLab-30 suite driver: train the multi-task agent, then test it (Table 3).
 
 (`make train-dmlab30` / `make eval-dmlab30` call exactly these.)
 
-train  runs the released README's DMLab-30 experiment (REFERENCE §4, paper
+train  runs the released README's DMLab-30 experiment (docs/impala.md §4, paper
        §5.3): `python -m scalable_agent_tf2.experiment --env=dmlab
        --level_name=dmlab30 --logdir=DIR`, whose Config fills in the run's
        hyperparameters (150 actors, batch 32, unroll 100, entropy cost
@@ -241,7 +241,7 @@ def resolve_config(flags: Sequence[str]):
 
 
 def level_coverage(num_actors: int, envs_per_actor: int) -> Dict[str, int]:
-  """Train level -> number of environments playing it (REFERENCE §5).
+  """Train level -> number of environments playing it (docs/impala.md §5).
 
   Environment g = task * envs_per_actor + k plays level g % 30, as
   `suites.level_for_env` assigns them.

@@ -2,7 +2,7 @@
 
 Flags map 1:1 onto `Config` fields (the released code's flag names plus what the
 reproduction needs). Hyperparameters left as `None` are filled by `resolve()`
-from the paper's table for the chosen environment (REFERENCE §4):
+from the paper's table for the chosen environment (docs/impala.md §4):
 
   * Atari (Table G.1): unroll 20, entropy 0.01, lr 0.0006, RMSProp eps 0.01,
     global grad-norm clip 40, 2e8 frames per game, feed-forward deep network.
@@ -77,7 +77,7 @@ _PAPER_DEFAULTS = {
 SMALL_ATARI_OVERRIDES = dict(torso='shallow', batch_size=4, envs_per_actor=8,
                              epsilon=1e-5)
 
-# The released README's DMLab-30 command line (REFERENCE §4).
+# The released README's DMLab-30 command line (docs/impala.md §4).
 _DMLAB30_OVERRIDES = dict(
     entropy_cost=0.0033391318945337044,
     learning_rate=0.00031866995608948655,
@@ -209,7 +209,7 @@ class Config:
       check(getattr(self, name) >= 1, f'--{name} must be >= 1.')
     check(self.task >= 0, '--task must be >= 0.')
     check(self.seed >= 1, '--seed must be >= 1 (environment i gets seed '
-          'i + 1 + 100000 * (seed - 1), REFERENCE §5).')
+          'i + 1 + 100000 * (seed - 1), docs/impala.md §5).')
     check(self.task < self.num_actors or self.job_name != 'actor',
           f'--task={self.task} but --num_actors={self.num_actors}: actor '
           'tasks are 0..num_actors-1 (the task picks the level and seed).')

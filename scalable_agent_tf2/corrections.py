@@ -4,7 +4,7 @@ One pure function, `compute_targets`, gives the learner its value targets
 `vs`, policy-gradient advantages `pg_advantages` and the epsilon the
 policy-gradient loss adds inside the log, for each of:
 
-  'vtrace'  V-trace (paper §4, REFERENCE §1), with the given thresholds:
+  'vtrace'  V-trace (paper §4, docs/impala.md §1), with the given thresholds:
               vs, pg_advantages = vtrace.from_logits(...)
 
   'none'    No correction: the data is treated as on-policy, i.e. V-trace with
@@ -27,7 +27,7 @@ policy-gradient loss adds inside the log, for each of:
             with the uncorrected vs and vs_T = bootstrap_value.
 
 The paper does not say which return the uncorrected value target uses; we
-take the reading closest to V-trace with the correction removed (REFERENCE
+take the reading closest to V-trace with the correction removed (docs/impala.md
 §1): the n-step return over the unroll, bootstrapped from V(x_T). 'none',
 'epsilon' and '1step' therefore share the same `vs`.
 

@@ -6,7 +6,7 @@ Writes `<logdir>/test_results.json`:
    "level_returns": {level: [episode returns]},
    "level_episode_steps": {level: [episode lengths in agent steps]}}
 
-Protocol: actions are sampled from the policy, as in training (REFERENCE §2);
+Protocol: actions are sampled from the policy, as in training (docs/impala.md §2);
 environments are created with `is_test=True` (DMLab: held-out test levels and
 the fixed mixer seed; Atari: the same 1-30 no-op starts and 108K-frame cap,
 paper Appendix G). Each level's episodes are split over `--num_actors` worker

@@ -19,7 +19,7 @@ Test mode (loads the latest checkpoint, writes <logdir>/test_results.json):
       --env=atari --level_name=Pong --test_num_episodes=200
 
 Flags left unset take the value of --preset: `paper` is the paper's table for
---env (REFERENCE §4); `small`, the Atari default, changes four values so that
+--env (docs/impala.md §4); `small`, the Atari default, changes four values so that
 a few CPU cores see Pong learn (see `scalable_agent_tf2/config.py`). This module imports TensorFlow only in the
 processes that need it: the local launcher only supervises.
 """

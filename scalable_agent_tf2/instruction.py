@@ -1,4 +1,4 @@
-"""Instruction encoder for DMLab language levels (REFERENCE §2).
+"""Instruction encoder for DMLab language levels (docs/impala.md §2).
 
 As in the released code's `Agent._instruction`: the instruction string is split
 on single spaces (empty tokens from repeated spaces are dropped, like TF1's

@@ -2,7 +2,7 @@
 
 This is the one function the runtime knows about (`Learner.train_step`); it has
 no knowledge of processes, queues or checkpoints beyond holding the variables a
-checkpoint saves. Time alignment follows the released code (REFERENCE §3):
+checkpoint saves. Time alignment follows the released code (docs/impala.md §3):
 
   The actor sends T + 1 steps; step 0 repeats the last step of the previous
   unroll and `agent_state` is the state before step 0. The learner re-runs the
@@ -52,7 +52,7 @@ def batch_major_to_time_major(actor_output: ActorOutput) -> ActorOutput:
 
 
 def align(env_outputs, agent_outputs, learner_outputs, discounting):
-  """Pairs actor and learner tensors in time (REFERENCE §3).
+  """Pairs actor and learner tensors in time (docs/impala.md §3).
 
   Args:
     env_outputs: StepOutput with [T+1, B, ...] fields.
@@ -97,7 +97,7 @@ def compute_loss(agent, actor_output: ActorOutput, config):
   clipped_rewards = losses_lib.clip_rewards(batch.rewards,
                                             config.reward_clipping)
   # The paper ran V-trace on the CPU: its sequential scan is faster there than
-  # on a GPU (REFERENCE §1). `vtrace_device='learner'` keeps it with the step.
+  # on a GPU (docs/impala.md §1). `vtrace_device='learner'` keeps it with the step.
   device = '/cpu:0' if config.vtrace_device == 'cpu' else None
   with tf.device(device):
     targets = corrections.compute_targets(

@@ -1,4 +1,4 @@
-"""The learner's loss terms and reward clipping (REFERENCE §3).
+"""The learner's loss terms and reward clipping (docs/impala.md §3).
 
 Pure TensorFlow functions over time-major tensors: `[T, B]` per-step values and
 `[T, B, num_actions]` policy logits (any number of leading dimensions works as
@@ -43,7 +43,7 @@ def clip_rewards(rewards, reward_clipping):
     reward_clipping: one of `REWARD_CLIPPING_MODES`:
       'abs_one': clip(r, -1, 1).
       'soft_asymmetric': with t = tanh(r / 5), 5 * t for r >= 0 and
-        0.3 * 5 * t for r < 0. This is the released code's form (REFERENCE §3);
+        0.3 * 5 * t for r < 0. This is the released code's form (docs/impala.md §3);
         the paper's Figure D.1 caption renders it differently.
       'none': r unchanged.
 
@@ -176,7 +176,7 @@ def compute_entropy_loss(policy_logits):
 
 def compute_total_loss(policy_logits, actions, pg_advantages, vs, baseline,
                        entropy_cost, baseline_cost, log_prob_epsilon=0.0):
-  """The learner's total loss (REFERENCE §3).
+  """The learner's total loss (docs/impala.md §3).
 
   Args:
     policy_logits: float `[T, B, num_actions]` learner logits (steps 0..T-1 of

@@ -1,4 +1,4 @@
-"""The IMPALA agent network in Sonnet 2 (paper Figure 3, REFERENCE §2, §3).
+"""The IMPALA agent network in Sonnet 2 (paper Figure 3, docs/impala.md §2, §3).
 
     frame ------> torso (shallow | deep) -> [256] --.
     reward -----> clip(r, -1, 1) ---------> [1] ----+-> concat -> core -> heads
@@ -7,16 +7,16 @@
 
   * core: LSTM(256) with `LSTMBlockCell` semantics (`lstm.BlockLSTM`), its
     state reset to zeros before every step whose `done` is True (`done[t]`
-    means observation t starts a new episode, REFERENCE §3). With
+    means observation t starts a new episode, docs/impala.md §3). With
     `use_lstm=False` (the paper's feed-forward Atari nets, Appendix G) there is
     no core: our reading is that the same concatenation -- torso output,
     clipped reward and one-hot previous action -- goes straight to the heads,
     and the agent state is the empty tuple `()`.
   * heads: Linear(num_actions) -> `policy_logits`; Linear(1) -> `baseline`
     (squeezed). The action is always sampled from the policy
-    (`tf.random.categorical`), also in test mode (REFERENCE §2).
+    (`tf.random.categorical`), also in test mode (docs/impala.md §2).
 
-Time alignment (structures.py, REFERENCE §3): the action paired with
+Time alignment (structures.py, docs/impala.md §3): the action paired with
 `env_output[t]` is the PREVIOUS action, the one that produced it.
 
 `step` is for acting on `[B, ...]` inputs; `unroll` is for learning on

@@ -1,6 +1,6 @@
 """The learner's optimiser: RMSProp with TF1 semantics, LR decay, grad clipping.
 
-REFERENCE §3: the released code trains with TF1's `tf.train.RMSPropOptimizer`
+docs/impala.md §3: the released code trains with TF1's `tf.train.RMSPropOptimizer`
 (centered=False), whose update is
 
   ms  = decay * ms + (1 - decay) * g^2
@@ -201,7 +201,7 @@ class RMSPropTF1(snt.Optimizer):
 
 def linear_decay_learning_rate(initial_learning_rate, num_env_frames,
                                total_environment_frames):
-  """Learning rate decayed linearly to 0 over the run (REFERENCE §3).
+  """Learning rate decayed linearly to 0 over the run (docs/impala.md §3).
 
   `lr * (1 - min(frames, total) / total)`: TF1's `polynomial_decay` with
   power 1 and end learning rate 0, stepped by environment frames, as the

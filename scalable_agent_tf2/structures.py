@@ -5,7 +5,7 @@ These are the released code's names (`StepOutput`, `StepOutputInfo`,
 namedtuples, i.e. `tf.nest` structures: the same structure holds one step of
 numpy values, a batch `[B, ...]`, or an unroll `[T, B, ...]`.
 
-Time alignment (REFERENCE §3, the released code): `done[t]` is True when
+Time alignment (docs/impala.md §3, the released code): `done[t]` is True when
 `observation[t]` is the first observation of a new episode, and `reward[t]` is
 the reward received on the transition INTO step t (so on a `done` step it is the
 last reward of the old episode).
@@ -54,6 +54,6 @@ AgentOutput = collections.namedtuple(
 #     tuple for feed-forward agents).
 #   env_outputs: StepOutput with leading [T + 1].
 #   agent_outputs: AgentOutput with leading [T + 1].
-# Step 0 repeats the last step of the previous unroll (REFERENCE §3).
+# Step 0 repeats the last step of the previous unroll (docs/impala.md §3).
 ActorOutput = collections.namedtuple(
     'ActorOutput', 'level_name agent_state env_outputs agent_outputs')

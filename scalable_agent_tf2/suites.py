@@ -62,7 +62,7 @@ def frame_shape(config: Config) -> Tuple[int, int, int]:
 
 
 def env_seed(config: Config, env_index: int) -> int:
-  """Environment i gets seed i + 1 (REFERENCE §5), shifted per --seed."""
+  """Environment i gets seed i + 1 (docs/impala.md §5), shifted per --seed."""
   return env_index + 1 + 100_000 * (config.seed - 1)
 
 

@@ -1,17 +1,17 @@
-"""Convolutional torsos of the IMPALA agent (paper Figure 3, REFERENCE §2).
+"""Convolutional torsos of the IMPALA agent (paper Figure 3, docs/impala.md §2).
 
 A torso maps a batch of uint8 frames `[N, H, W, C]` to a `[N, 256]` feature
 vector. Two are provided:
 
   * `ShallowTorso`: the paper's 2-layer network ("1.2M parameters"); it is not
     in the released code, so its padding (VALID) is the one that reproduces the
-    paper's parameter count (REFERENCE §2).
+    paper's parameter count (docs/impala.md §2).
   * `DeepTorso`: the paper's 15-layer ResNet, as in the released code.
 
 Initialisation is Sonnet 2's default for `snt.Conv2D` / `snt.Linear`, which is
 exactly the released code's (Sonnet 1 default): weights truncated normal (cut
 at 2 standard deviations, not rescaled) with stddev 1/sqrt(fan_in), zero
-biases (REFERENCE §2).
+biases (docs/impala.md §2).
 """
 
 from typing import Sequence

@@ -1,4 +1,4 @@
-"""V-trace off-policy actor-critic targets (IMPALA paper §4, REFERENCE §1).
+"""V-trace off-policy actor-critic targets (IMPALA paper §4, docs/impala.md §1).
 
 The public API matches the released code's `vtrace.py` so users' code ports
 over: `log_probs_from_logits_and_actions`, `from_logits` and
@@ -10,7 +10,7 @@ the batch size and `...` any number of extra trailing dims (the same for every
 per-step input); `bootstrap_value` is `[B, ...]`, the value estimate V(x_T) of
 the state after the last step.
 
-Notation (paper §4.1 incl. Remark 1 and §4.2; REFERENCE §1):
+Notation (paper §4.1 incl. Remark 1 and §4.2; docs/impala.md §1):
 
   rho_t         = exp(log_rho_t) = pi(a_t|x_t) / mu(a_t|x_t)
   clipped_rho_t = min(rho_bar, rho_t)        (rho_bar = clip_rho_threshold)
@@ -31,7 +31,7 @@ Implementation notes:
   traced at most once per input shape/dtype and never per threshold value;
   the Python wrappers only validate and convert. See `tracing_count()`.
 - The paper ran V-trace on the CPU because the sequential scan was faster
-  there (REFERENCE §1). The `device` argument (default
+  there (docs/impala.md §1). The `device` argument (default
   `DEFAULT_DEVICE = '/cpu:0'`) places the op accordingly; pass `device=None`
   to inherit the caller's placement.
 - Computation happens in the inputs' floating dtype (float32 or float64):
@@ -49,7 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 # Where the V-trace op runs by default: the paper computed V-trace on the CPU
-# because its sequential scan was faster there than on the GPU (REFERENCE §1).
+# because its sequential scan was faster there than on the GPU (docs/impala.md §1).
 DEFAULT_DEVICE = '/cpu:0'
 
 VTraceFromLogitsReturns = collections.namedtuple(
@@ -191,7 +191,7 @@ def from_importance_weights(log_rhos,
                             clip_pg_rho_threshold=1.0,
                             name='vtrace_from_importance_weights',
                             device=DEFAULT_DEVICE):
-  """V-trace targets from log importance weights (paper §4.1, REFERENCE §1).
+  """V-trace targets from log importance weights (paper §4.1, docs/impala.md §1).
 
   Args:
     log_rhos: float `[T, B, ...]`, log pi(a_t|x_t) - log mu(a_t|x_t).
@@ -341,7 +341,7 @@ def _vtrace_core(log_rhos, discounts, rewards, values, bootstrap_value,
                                     bootstrap_value))
   rhos = tf.exp(log_rhos)
   clipped_rhos = tf.minimum(clip_rho_threshold, rhos)
-  # c_bar is 1 regardless of rho_bar (released code; REFERENCE §1).
+  # c_bar is 1 regardless of rho_bar (released code; docs/impala.md §1).
   cs = tf.minimum(tf.ones([], rhos.dtype), rhos)
 
   # V(x_{t+1}) for t = 0..T-1, with V(x_T) = bootstrap_value.

@@ -30,11 +30,11 @@ def test_games_and_score_tables_cover_the_57_games():
   assert len(atari57.GAMES) == 57
   assert len(set(atari57.GAMES)) == 57
   assert atari57.GAMES[0] == 'Alien' and atari57.GAMES[-1] == 'Zaxxon'
-  assert list(atari57.GAMES) == sorted(atari57.GAMES)  # REFERENCE §6 order.
+  assert list(atari57.GAMES) == sorted(atari57.GAMES)  # docs/impala.md §6 order.
   for table in (atari57.RANDOM_SCORES, atari57.HUMAN_SCORES,
                 atari57.PAPER_RANDOM_SCORES, atari57.MINIMAL_ACTION_SET_SIZES):
     assert set(table) == set(atari57.GAMES)
-  # Spot checks against REFERENCE §6.
+  # Spot checks against docs/impala.md §6.
   assert atari57.RANDOM_SCORES['Pong'] == -20.7
   assert atari57.HUMAN_SCORES['MontezumaRevenge'] == 4753.3
   assert atari57.RANDOM_SCORES['VideoPinball'] == 16256.9
@@ -207,7 +207,7 @@ def test_paper_table_c1_reproduces_table_4(column, median, mean):
   # Medians: the published random/human table reproduces them to 0.1.
   table = atari57.aggregate_scores(scores)
   assert round(table['median'], 1) == median
-  # Means: only with VideoPinball random = 0.0 (REFERENCE §7); at one decimal
+  # Means: only with VideoPinball random = 0.0 (docs/impala.md §7); at one decimal
   # they come out 0.3 below the paper's (e.g. 957.3 for 957.6).
   paper = atari57.aggregate_scores(
       scores, random_scores=atari57.PAPER_RANDOM_SCORES)

@@ -1,4 +1,4 @@
-"""Tests of the DeepMind Lab adapter against the test double (REFERENCE §5).
+"""Tests of the DeepMind Lab adapter against the test double (docs/impala.md §5).
 
 The test double (tests/fakes/deepmind_lab) is loaded as a plain module object
 and injected with `lab_module=`, so it never becomes `deepmind_lab` in
@@ -35,7 +35,7 @@ def _load_fake_lab():
 
 fake_lab = _load_fake_lab()
 
-# REFERENCE §5, written out independently of dmlab30.ACTION_SET.
+# docs/impala.md §5, written out independently of dmlab30.ACTION_SET.
 _REFERENCE_ACTIONS = [
     (0, 0, 0, 1, 0, 0, 0),    # Forward
     (0, 0, 0, -1, 0, 0, 0),   # Backward

@@ -1,4 +1,4 @@
-"""Tests of the DMLab-30 tables and human-normalised scoring (REFERENCE §5).
+"""Tests of the DMLab-30 tables and human-normalised scoring (docs/impala.md §5).
 
 Includes a check of our HUMAN/RANDOM tables against the paper's Table B.1
 (tests/data/dmlab30_table_b1.csv, a verbatim copy of the paper's numbers).
@@ -166,7 +166,7 @@ def test_non_mapping_input_raises():
 
 
 # The paper's Table B.1 labels its four lasertag rows differently from the
-# released code's score table (REFERENCE §5): each row's human/random columns
+# released code's score table (docs/impala.md §5): each row's human/random columns
 # (e.g. 12.7/-0.2 on the row called lasertag_one_opponent_large) are those of
 # a different lasertag level in our table. The published scores were
 # normalised with the row's own human/random columns, so a row's score
@@ -215,6 +215,6 @@ def test_paper_table_b1_scores_give_the_papers_capped_means(
       100 * 0.05 / (dmlab30.HUMAN_SCORES[n] - dmlab30.RANDOM_SCORES[n])
       for n in _TEST_NAMES]) + 0.05
   assert abs(mean - paper_mean) <= rounding_bound
-  # REFERENCE §7's 44.4 / 49.3 use the CSV's rounded human/random columns;
+  # docs/impala.md §7's 44.4 / 49.3 use the CSV's rounded human/random columns;
   # with our unrounded tables the means are 44.449 and 49.359.
   assert abs(mean - reference_mean) <= 0.06

@@ -36,7 +36,7 @@ _TEST_LEVELS = list(dmlab30.LEVEL_MAPPING.values())
 
 # A tiny multi-task run on the stand-in: 3 actor processes x 10 environments
 # = 30 environments, so environment g = 10 * task + k plays level g % 30 and
-# every level is covered once (REFERENCE §5). The shallow torso needs >= 20
+# every level is covered once (docs/impala.md §5). The shallow torso needs >= 20
 # pixels per side (8x8 stride 4, then 4x4 stride 2, VALID). The stand-in's
 # episodes last 40-90 agent steps, so 40,000 frames (125 updates of
 # 8 x 10 x 4 frames) let every level finish episodes well before the end,
@@ -136,7 +136,7 @@ def test_check_deepmind_lab_distinguishes_real_double_and_missing(
 @pytest.mark.skipif(_real_lab_installed, reason='DeepMind Lab is installed.')
 @pytest.mark.timeout(60)
 def test_a_cluster_learner_needs_no_deepmind_lab(tmp_path):
-  # The learner creates no environment (REFERENCE §5: the actors do), so a
+  # The learner creates no environment (docs/impala.md §5: the actors do), so a
   # GPU learner machine without DeepMind Lab may run the driver.
   result = _run_suite(
       'train', f'--logdir={tmp_path / "run"}', '--dry_run',
@@ -166,7 +166,7 @@ def test_train_prints_the_readme_dmlab30_configuration(tmp_path):
   result = _run_suite('train', f'--logdir={logdir}', '--dry_run')
   assert result.returncode == 0, result.stderr
   values = _config_lines(result.stdout)
-  # REFERENCE §4, "DMLab-30 README run".
+  # docs/impala.md §4, "DMLab-30 README run".
   assert values['env'] == ("'dmlab'", True)
   assert values['level_name'] == ("'dmlab30'", True)
   assert values['num_actors'][0] == '150'
@@ -341,7 +341,7 @@ def test_train_plays_all_30_levels_with_the_readme_hyperparameters(trained):
   with open(os.path.join(logdir, 'config.json')) as f:
     saved = json.load(f)
   assert saved['level_name'] == 'dmlab30' and saved['env'] == 'dmlab'
-  # Not overridden by the test, so the README run's values (REFERENCE §4).
+  # Not overridden by the test, so the README run's values (docs/impala.md §4).
   assert saved['entropy_cost'] == 0.0033391318945337044
   assert saved['learning_rate'] == 0.00031866995608948655
   assert saved['reward_clipping'] == 'soft_asymmetric'

@@ -95,7 +95,7 @@ def test_loss_equals_the_pure_math_functions():
   batch = learner_lib.batch_major_to_time_major(random_batch(seed=3))
   losses, _, _ = learner_lib.compute_loss(agent, batch, config)
 
-  # Independently: the network, then REFERENCE §3 by hand in numpy.
+  # Independently: the network, then docs/impala.md §3 by hand in numpy.
   out, _ = agent.unroll(batch.agent_outputs.action, batch.env_outputs,
                         batch.agent_state)
   logits, values = out.policy_logits.numpy(), out.baseline.numpy()

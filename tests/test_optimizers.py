@@ -84,7 +84,7 @@ def test_rmsprop_matches_tf1_kernel():
 def test_rmsprop_differs_from_keras_on_first_step():
   # Keras' RMSprop starts ms at ZERO: the first step is
   # 0.1 * 0.5 / sqrt(0.0025 + 0.1) = 0.1562 instead of 0.0478. This is why the
-  # project does not use it (REFERENCE §3).
+  # project does not use it (docs/impala.md §3).
   ours = tf.Variable(1.0)
   optimizers.RMSPropTF1(0.1, decay=0.99, epsilon=0.1).apply(
       [tf.constant(0.5)], [ours])

@@ -96,7 +96,7 @@ def test_table_c1_reproduces_table4_medians_and_paper_random_means():
     scores = {g: v[column] for g, v in c1.items()}
     assert round(atari57.aggregate_scores(scores, num_bootstrap=1)['median'],
                  1) == median
-    # REFERENCE §7: the means need VideoPinball's random score at 0.0; they
+    # docs/impala.md §7: the means need VideoPinball's random score at 0.0; they
     # then agree to the rounding of Table C.1 (957.28 vs 957.6 is the worst).
     paper_mean = atari57.aggregate_scores(
         scores, random_scores=atari57.PAPER_RANDOM_SCORES,
@@ -238,7 +238,7 @@ def test_table3_all_levels_at_human_score(tmp_path):
 
 
 def test_table3_recomputes_table_b1_means():
-  # REFERENCE §7: Table B.1 gives 44.4 and 49.3 (the paper: 44.5, 49.4).
+  # docs/impala.md §7: Table B.1 gives 44.4 and 49.3 (the paper: 44.5, 49.4).
   summary, _ = tables.table3([])
   capped = 'Capped mean HNS (%)'
   assert _rendered_cell(summary, 'IMPALA-Experts, deep (from Table B.1)',

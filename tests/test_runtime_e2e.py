@@ -54,7 +54,7 @@ def test_tiny_run_trains_and_writes_checkpoint_and_summaries(trained_logdir):
   with open(os.path.join(logdir, 'config.json')) as f:
     assert json.load(f)['level_name'] == 'Pong'
   # The learning rate decays linearly with the frames seen before each update
-  # (REFERENCE §3); a progress line reports the frames after it.
+  # (docs/impala.md §3); a progress line reports the frames after it.
   for line in progress:
     assert line['learning_rate'] == pytest.approx(
         0.0006 * (1 - (line['frames'] - FRAMES_PER_UPDATE) / 4000), rel=1e-5)

@@ -1,4 +1,4 @@
-"""Tests for scalable_agent_tf2.vtrace (REFERENCE §1).
+"""Tests for scalable_agent_tf2.vtrace (docs/impala.md §1).
 
 Golden cases: outputs of the released TF1 V-trace on fixed inputs
 (tests/data/vtrace_public.json, read as is). Properties: on-policy n-step
@@ -94,7 +94,7 @@ def test_golden_rlax_case_matches_published_rlax_expectations():
 
 def _numpy_vtrace(log_rhos, discounts, rewards, values, bootstrap_value,
                   rho_bar, pg_rho_bar):
-  """Float64 backward recursion of REFERENCE §1 (None = no clipping)."""
+  """Float64 backward recursion of docs/impala.md §1 (None = no clipping)."""
   log_rhos, discounts, rewards, values, bootstrap_value = (
       np.asarray(x, np.float64)
       for x in (log_rhos, discounts, rewards, values, bootstrap_value))

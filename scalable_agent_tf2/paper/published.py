@@ -1,6 +1,6 @@
 """The IMPALA paper's published numbers (Espeholt et al., 2018).
 
-Tables 1-4 are transcribed from REFERENCE §7; the per-level (Table B.1) and
+Tables 1-4 are transcribed from docs/impala.md §7; the per-level (Table B.1) and
 per-game (Table C.1) scores are the CSVs shipped in `data/` (copied verbatim
 from the paper's tables, never retyped), read with `load_table_b1` and
 `load_table_c1`. Everything here is the paper's; our own numbers come from

@@ -803,7 +803,7 @@ def table4(runs, strict=False, num_bootstrap=2000, seed=0):
                  None, None, 'paper, Table 4'])
   notes = [
       'HNS = 100 * (score - random) / (human - random) per game (uncapped), '
-      'score = mean test return; random/human from atari57 (REFERENCE §6).',
+      'score = mean test return; random/human from atari57 (docs/impala.md §6).',
       'Median and mean use atari57.RANDOM_SCORES (VideoPinball random '
       '16256.9); with it Table C.1 reproduces the paper\'s medians exactly. '
       'The paper\'s means (957.6 / 466.4 / 176.9) only come out with '

@@ -2,7 +2,7 @@
 
 TensorFlow's cluster servers listen on ALL interfaces (0.0.0.0:<port>) and
 have no authentication: anyone who can reach the port can run ops in the
-process (DISTRIBUTED_NOTES.md, Security). A local run therefore moves the
+process (docs/impala.md §8, Security). A local run therefore moves the
 launcher, and so every learner and actor process it starts, into a new network
 namespace holding only a loopback interface, before any server starts.
 

@@ -1,7 +1,7 @@
 """The learner-hosted FIFOQueue of unrolls and the published parameters.
 
 Both live in the learner process and are reached from actor processes through
-TensorFlow's distributed runtime (DISTRIBUTED_NOTES.md): resources created
+TensorFlow's distributed runtime (docs/impala.md §8): resources created
 with `tf.raw_ops` under the learner's device with a fixed `shared_name` are the
 SAME resource in every process connected to the cluster. Traps avoided here:
 

@@ -6,7 +6,7 @@ One queue element is `(ActorOutput, policy_version)`:
   policy_version: int64 [], the parameter version the actor acted with.
 
 Step 0 of an unroll repeats the last step of the previous one and
-`agent_state` is the state before step 0 (REFERENCE §3): the learner re-runs
+`agent_state` is the state before step 0 (docs/impala.md §3): the learner re-runs
 the network from there over all T + 1 steps.
 """
 
