@@ -11,7 +11,7 @@ LOGDIR ?= logs
 # Extra flags for the experiment entry point, e.g. EXTRA="--num_actors=8".
 EXTRA ?=
 
-.PHONY: venv test test-fast bench bench-pong clean train train-atari57 \
+.PHONY: venv test test-fast lint bench bench-pong clean train train-atari57 \
         eval-atari57 train-dmlab30 eval-dmlab30 table1 table2 table3 table4 \
         curves
 
@@ -31,6 +31,11 @@ test: $(STAMP)
 # Unit tests only (no end-to-end runs).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m 'not e2e' tests
+
+# The layout rules (tests/test_layout.py): small modules and functions, the
+# core never importing a suite, citations a reader can follow.
+lint: $(STAMP)
+	$(PY) -m pytest -q tests/test_layout.py
 
 # --- Training -----------------------------------------------------------------
 # One Atari game with local actor processes. PRESET=small (the default) is the

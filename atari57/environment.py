@@ -51,6 +51,9 @@ from gymnasium.wrappers import AtariPreprocessing
 from gymnasium.wrappers import FrameStackObservation
 import numpy as np
 
+from atari57.games import FRAME_SHAPE
+from atari57.games import FRAME_SIZE
+from atari57.games import FRAME_STACK
 from atari57.games import canonical_game_name
 from atari57.games import num_actions  # Re-exported: the runtime's entry point.
 from atari57.games import rom_id
@@ -58,8 +61,6 @@ from scalable_agent_tf2.environment import Environment
 from scalable_agent_tf2.environment import EpisodeTracker
 from scalable_agent_tf2.structures import StepOutput
 
-FRAME_SIZE = 84  # Nature DQN / Appendix G.
-FRAME_STACK = 4  # Nature DQN / Appendix G.
 NUM_ACTION_REPEATS = 4  # Table G.1.
 NOOP_MAX = 30  # Nature DQN / Appendix G: 1..30 no-op frames.
 MAX_EPISODE_FRAMES = 108_000  # docs/impala.md §6: DeepMind's 30-minute cap.
@@ -106,6 +107,73 @@ def _rom_path(game: str) -> str:
   return str(path)
 
 
+def _emulator(game: str, full_action_space: bool,
+              max_episode_frames: int) -> AtariEnv:
+  """ale-py's emulator of canonical `game`, one frame per step.
+
+  Raises:
+    RuntimeError: the game's ROM cannot be loaded.
+  """
+  _rom_path(game)  # A clear RuntimeError instead of exit(1).
+  try:
+    atari_env = AtariEnv(
+        game=rom_id(game),
+        obs_type='grayscale',  # Cheapest per-frame copy AtariEnv makes.
+        frameskip=1,  # The repeat (with max-pooling) is AtariPreprocessing's.
+        repeat_action_probability=0.0,  # No sticky actions (Appendix G).
+        full_action_space=full_action_space,
+        max_num_frames_per_episode=max_episode_frames)
+  except Exception as e:  # ale-py raises several types on a bad ROM.
+    raise RuntimeError(
+        f'The ROM of Atari game {game!r} could not be loaded: {e}') from e
+  if full_action_space:
+    # ale-py's "full" set is the ROM's legal set, which for Skiing is only 9
+    # actions (its settings declare the FIRE family illegal). The multi-task
+    # agent needs the same 18 actions in every game, as DeepMind's xitari
+    # gave it; ALE itself plays an illegal action as NOOP (xitari did the
+    # same), so sending all 18 is faithful. AtariEnv keeps its index ->
+    # ALE action map in `_action_set`.
+    # pylint: disable-next=protected-access
+    atari_env._action_set = list(_FULL_ACTION_SET)
+    atari_env.action_space = spaces.Discrete(len(_FULL_ACTION_SET))
+  return atari_env
+
+
+def _checked_action_meanings(game: str, atari_env: AtariEnv,
+                             full_action_space: bool) -> tuple:
+  """The emulator's action names, checked against `num_actions(game)`.
+
+  Raises:
+    RuntimeError: ale-py's action set differs from atari57's table.
+  """
+  meanings = tuple(atari_env.get_action_meanings())
+  expected = num_actions(game, full_action_space)
+  if len(meanings) != expected or atari_env.action_space.n != expected:
+    # The agent's policy head is sized by num_actions(); a different ale-py
+    # could change a minimal action set, which must not pass silently.
+    raise RuntimeError(
+        f'{game}: ale-py {ale_py.__version__} gives {len(meanings)} actions '
+        f'but atari57 expects {expected} (MINIMAL_ACTION_SET_SIZES / 18 for '
+        'the full set).')
+  return meanings
+
+
+def _preprocessed(atari_env: AtariEnv, noop_max: int,
+                  num_action_repeats: int) -> FrameStackObservation:
+  """The paper's per-step protocol around the emulator (module docstring)."""
+  return FrameStackObservation(
+      AtariPreprocessing(
+          atari_env,
+          noop_max=noop_max,
+          frame_skip=num_action_repeats,
+          screen_size=FRAME_SIZE,
+          terminal_on_life_loss=False,  # See the module docstring.
+          grayscale_obs=True,
+          grayscale_newaxis=False,
+          scale_obs=False),
+      stack_size=FRAME_STACK)
+
+
 class AtariEnvironment(Environment):
   """One Atari game under the IMPALA protocol (module docstring).
 
@@ -120,27 +188,26 @@ class AtariEnvironment(Environment):
     num_actions: size of the action set (minimal, or 18 if full).
     action_meanings: tuple of ALE action names, e.g. ('NOOP', 'FIRE', ...).
     frame_shape: (84, 84, 4).
-    is_test: stored for the runtime; the protocol is the same in test mode
-      (the paper evaluates with the same 1-30 no-op starts, Appendix G, and
-      keeping life-loss `done` there shows the agent the inputs it trained on).
   """
 
   def __init__(self,
                level_name: str,
                seed: int,
-               is_test: bool = False,
                full_action_space: bool = False,
                num_action_repeats: int = NUM_ACTION_REPEATS,
                max_episode_frames: int = MAX_EPISODE_FRAMES,
                noop_max: int = NOOP_MAX):
     """Builds the emulator (the game starts at `initial()`).
 
+    Test mode uses the same protocol (the paper evaluates with the same 1-30
+    no-op starts, Appendix G, and keeping life-loss `done` there shows the
+    agent the inputs it trained on), so there is no test-mode option.
+
     Args:
       level_name: game name, any spelling `atari57.canonical_game_name`
         accepts.
       seed: int >= 0; seeds the no-op counts and ALE. Same seed and same
         actions give the same trajectory.
-      is_test: see the class docstring.
       full_action_space: use all 18 actions instead of the minimal set.
       num_action_repeats: emulator frames per agent step (4 in the paper).
       max_episode_frames: emulator frames per game, including the no-op
@@ -154,7 +221,6 @@ class AtariEnvironment(Environment):
     """
     self.level_name = canonical_game_name(level_name)
     self._seed = _check_int('seed', seed, 0)
-    self.is_test = bool(is_test)
     self._num_action_repeats = _check_int(
         'num_action_repeats', num_action_repeats, 1)
     noop_max = _check_int('noop_max', noop_max, 0)
@@ -166,56 +232,16 @@ class AtariEnvironment(Environment):
           f'max_episode_frames ({max_episode_frames}) must exceed noop_max '
           f'({noop_max}).')
     self.max_episode_frames = max_episode_frames
-
-    _rom_path(self.level_name)  # A clear RuntimeError instead of exit(1).
-    try:
-      atari_env = AtariEnv(
-          game=rom_id(self.level_name),
-          obs_type='grayscale',  # Cheapest per-frame copy AtariEnv makes.
-          frameskip=1,  # The repeat (with max-pooling) is AtariPreprocessing's.
-          repeat_action_probability=0.0,  # No sticky actions (Appendix G).
-          full_action_space=bool(full_action_space),
-          max_num_frames_per_episode=max_episode_frames)
-    except Exception as e:  # ale-py raises several types on a bad ROM.
-      raise RuntimeError(
-          f'The ROM of Atari game {self.level_name!r} could not be loaded: '
-          f'{e}') from e
-    if full_action_space:
-      # ale-py's "full" set is the ROM's legal set, which for Skiing is only 9
-      # actions (its settings declare the FIRE family illegal). The multi-task
-      # agent needs the same 18 actions in every game, as DeepMind's xitari
-      # gave it; ALE itself plays an illegal action as NOOP (xitari did the
-      # same), so sending all 18 is faithful. AtariEnv keeps its index ->
-      # ALE action map in `_action_set`.
-      # pylint: disable-next=protected-access
-      atari_env._action_set = list(_FULL_ACTION_SET)
-      atari_env.action_space = spaces.Discrete(len(_FULL_ACTION_SET))
+    atari_env = _emulator(self.level_name, bool(full_action_space),
+                          max_episode_frames)
     self._ale = atari_env.ale
-    self._env = FrameStackObservation(
-        AtariPreprocessing(
-            atari_env,
-            noop_max=noop_max,
-            frame_skip=self._num_action_repeats,
-            screen_size=FRAME_SIZE,
-            terminal_on_life_loss=False,  # See the module docstring.
-            grayscale_obs=True,
-            grayscale_newaxis=False,
-            scale_obs=False),
-        stack_size=FRAME_STACK)
-
+    self._env = _preprocessed(atari_env, noop_max, self._num_action_repeats)
     # Names of the actions, index -> ALE action name (read from the map the
     # emulator wrapper really uses).
-    self.action_meanings = tuple(atari_env.get_action_meanings())
+    self.action_meanings = _checked_action_meanings(
+        self.level_name, atari_env, bool(full_action_space))
     self.num_actions = len(self.action_meanings)
-    expected = num_actions(self.level_name, full_action_space)
-    if self.num_actions != expected or atari_env.action_space.n != expected:
-      # The agent's policy head is sized by num_actions(); a different ale-py
-      # could change a minimal action set, which must not pass silently.
-      raise RuntimeError(
-          f'{self.level_name}: ale-py {ale_py.__version__} gives '
-          f'{self.num_actions} actions but atari57 expects {expected} '
-          '(MINIMAL_ACTION_SET_SIZES / 18 for the full set).')
-    self.frame_shape = (FRAME_SIZE, FRAME_SIZE, FRAME_STACK)
+    self.frame_shape = FRAME_SHAPE
     self._tracker = EpisodeTracker()
     self._seeded = False
     self._started = False
@@ -324,7 +350,6 @@ class AtariEnvironment(Environment):
 
 def make_environment(level_name: str,
                      seed: int,
-                     is_test: bool = False,
                      full_action_space: bool = False,
                      num_action_repeats: int = NUM_ACTION_REPEATS,
                      max_episode_frames: Optional[int] = None,
@@ -336,7 +361,7 @@ def make_environment(level_name: str,
     RuntimeError: the game's ROM cannot be loaded.
   """
   return AtariEnvironment(
-      level_name, seed, is_test=is_test, full_action_space=full_action_space,
+      level_name, seed, full_action_space=full_action_space,
       num_action_repeats=num_action_repeats,
       max_episode_frames=(MAX_EPISODE_FRAMES if max_episode_frames is None
                           else max_episode_frames))

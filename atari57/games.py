@@ -121,6 +121,12 @@ MINIMAL_ACTION_SET_SIZES: Dict[str, int] = {
 # Every Atari 2600 joystick action; the multi-task agent's action set.
 FULL_ACTION_SET_SIZE = 18
 
+# The frame the agent sees: FRAME_STACK grayscale FRAME_SIZE x FRAME_SIZE
+# frames, channels last (Nature DQN preprocessing, paper Appendix G).
+FRAME_SIZE = 84
+FRAME_STACK = 4
+FRAME_SHAPE: Tuple[int, int, int] = (FRAME_SIZE, FRAME_SIZE, FRAME_STACK)
+
 
 def num_actions(level_name: str, full_action_space: bool = False) -> int:
   """Size of the action set of `level_name` (18 with `full_action_space`).

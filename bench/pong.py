@@ -1,10 +1,10 @@
 r"""Pong to the paper's level: learning curve and throughput.
 
 Trains one Atari Pong expert through the real entry point with the paper's
-Atari hyperparameters (Table G.1: batch 32, unroll 20, entropy 0.01, RMSProp
-lr 0.0006 / decay 0.99 / epsilon 0.01, global grad-norm clip 40, rewards
-clipped to [-1, 1], discount 0.99, action repeat 4), then writes into
---out-dir:
+Atari hyperparameters (`--preset=paper`, Table G.1: batch 32, unroll 20,
+entropy 0.01, RMSProp lr 0.0006 / decay 0.99 / epsilon 0.01, global
+grad-norm clip 40, rewards clipped to [-1, 1], discount 0.99, action repeat
+4; docs/impala.md §4), then writes into --out-dir:
 
   run/                  the training logdir (checkpoints, progress.jsonl,
                         episodes.jsonl, TensorBoard events);
@@ -38,8 +38,6 @@ import csv
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
@@ -47,30 +45,22 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from bench import run as bench_run
-from bench import throughput
+from bench import training_run
+from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2.paper import plots
 from scalable_agent_tf2.paper import published
-from scalable_agent_tf2.paper import tables
+from scalable_agent_tf2.runtime import processes
 
 GAME = 'Pong'
-CURVE_WINDOW = 20  # Episodes in the moving average (the issue's definition).
+CURVE_WINDOW = 20  # Episodes in the moving average of the curve.
 TARGET_RETURN = 18.0  # "The paper's level": Table C.1 Pong is 20.40 / 20.98.
-# Table 1's definition of steady state (scalable_agent_tf2.paper.tables).
-FPS_WARMUP_FRACTION = 0.2
+# Table 1's definition of steady state (scalable_agent_tf2.run_dir).
+FPS_WARMUP_FRACTION = run_dir.DEFAULT_WARMUP_FRACTION
 
-# Table G.1 (docs/impala.md §4), passed explicitly so that the benchmark states
-# what it trains with; --extra flags come after them and win.
-PAPER_ATARI_FLAGS = (
-    ('preset', 'paper'), ('batch_size', 32), ('unroll_length', 20), ('num_action_repeats', 4),
-    ('entropy_cost', 0.01), ('baseline_cost', 0.5), ('discounting', 0.99),
-    ('reward_clipping', 'abs_one'), ('learning_rate', 0.0006),
-    ('decay', 0.99), ('momentum', 0.0), ('epsilon', 0.01),
-    ('grad_norm_clip', 40.0), ('use_lstm', False))
-
-# `--preset=small`: the small-machine preset (scalable_agent_tf2/config.py,
-# SMALL_ATARI_OVERRIDES) with everything else from Table G.1.
-SMALL_PRESET_FLAGS = (('preset', 'small'), ('use_lstm', False))
-PRESET_FLAGS = {'paper': PAPER_ATARI_FLAGS, 'small': SMALL_PRESET_FLAGS}
+# The Atari presets (atari57/plugin.py): `paper` is Table G.1, `small` the
+# small-machine preset of `make train`. The run passes only --preset; --extra
+# flags come after it and win.
 DEFAULT_OUT_DIRS = {'paper': 'bench/results/pong',
                     'small': 'bench/results/pong_small'}
 
@@ -130,15 +120,11 @@ def training_command(logdir: str, frames: int, torso: str,
                      preset: str = 'paper') -> List[str]:
   """The entry-point command line that trains Pong with Table G.1 (or the
   small-machine preset)."""
-  flags = []
-  for name, value in PRESET_FLAGS[preset]:
-    if isinstance(value, bool):
-      value = 'true' if value else 'false'
-    flags.append(f'--{name}={value}')
-  return [sys.executable, '-m', 'scalable_agent_tf2.experiment',
-          '--env=atari', f'--level_name={GAME}', f'--torso={torso}',
-          f'--total_environment_frames={frames}', f'--logdir={logdir}',
-          f'--progress_secs={progress_secs}', *flags, *extra_flags]
+  return config_lib.experiment_command([
+      '--env=atari', f'--level_name={GAME}', f'--torso={torso}',
+      f'--total_environment_frames={frames}', f'--logdir={logdir}',
+      f'--progress_secs={progress_secs}', f'--preset={preset}',
+      *extra_flags])
 
 
 def session_wall_secs(sessions: Sequence[dict]) -> float:
@@ -149,16 +135,9 @@ def session_wall_secs(sessions: Sequence[dict]) -> float:
 # --- Files --------------------------------------------------------------------
 
 
-def _read_jsonl(path: str) -> List[dict]:
-  if not os.path.exists(path):
-    return []
-  return tables.read_jsonl(path)
-
-
 def last_frames(logdir: str) -> int:
   """The learner's frame count in the last progress line (0 without one)."""
-  records = _read_jsonl(os.path.join(logdir, 'progress.jsonl'))
-  return int(records[-1].get('frames', 0)) if records else 0
+  return run_dir.last_progress_frames(logdir)
 
 
 def write_curve_csv(path: str, frames: np.ndarray, returns: np.ndarray,
@@ -199,8 +178,8 @@ def write_outputs(out_dir: str, target_frames: int,
   """Writes the CSV, PNG and summary.json from the run's logs; returns the
   summary."""
   logdir = os.path.join(out_dir, RUN_DIR)
-  config = tables.read_config(logdir)
-  progress = _read_jsonl(os.path.join(logdir, 'progress.jsonl'))
+  config = run_dir.read_config(logdir)
+  progress = run_dir.read_progress(logdir)
   try:
     curves = plots.load_curves(logdir)
   except ValueError:
@@ -222,9 +201,8 @@ def write_outputs(out_dir: str, target_frames: int,
       'target_frames': target_frames,
       'frames_trained': trained_frames,
       'complete': trained_frames >= target_frames,
-      'fps_steady_state': (tables.steady_state_fps(progress,
-                                                   FPS_WARMUP_FRACTION)
-                           if progress else None),
+      'fps_steady_state': run_dir.steady_state_fps(progress,
+                                                   FPS_WARMUP_FRACTION),
       'fps_statistic': (f'median of progress.jsonl fps after the first '
                         f'{FPS_WARMUP_FRACTION:.0%} of the lines'),
       'wall_time_secs': session_wall_secs(sessions),
@@ -262,48 +240,28 @@ def train(out_dir: str, frames: int, torso: str, progress_secs: float,
   os.makedirs(logdir, exist_ok=True)
   command = training_command(logdir, frames, torso, progress_secs,
                              extra_flags, preset)
-  print('[bench.pong] ' + ' '.join(shlex.quote(c) for c in command),
-        flush=True)
+  print('[bench.pong] ' + shlex.join(command), flush=True)
   frames_before = last_frames(logdir)
   start = time.time()
   # Same process group as us: a Ctrl-C in the terminal reaches the launcher
-  # too, which stops the learner with a final checkpoint. A SIGTERM to this
-  # process is forwarded; if this process dies anyway, the launcher gets
-  # SIGTERM from the kernel (PR_SET_PDEATHSIG) and stops the same way.
-  proc = subprocess.Popen(command, cwd=throughput.REPO,
-                          env=throughput.child_env(),
-                          preexec_fn=throughput.die_with_parent)
-  signals = []
-
-  def forward(signum, unused_frame):
-    signals.append(signum)
-    if proc.poll() is None:
-      proc.send_signal(signum)
-
-  previous = signal.signal(signal.SIGTERM, forward)
-  try:
-    while True:
-      try:
-        proc.wait()
-        break
-      except KeyboardInterrupt:
-        forward(signal.SIGINT, None)  # Keep waiting for the clean stop.
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-  interrupted = bool(signals)
+  # too, which stops the learner with a final checkpoint. SIGINT / SIGTERM
+  # to this process are forwarded; if this process dies anyway, the launcher
+  # gets SIGTERM from the kernel (runtime.processes) and stops the same way.
+  launcher = processes.Child('launcher', command, cwd=training_run.REPO,
+                             env=training_run.child_env(), new_session=False)
+  code, received = processes.run_in_foreground(launcher)
   return dict(start=start, wall_secs=time.time() - start,
               frames_before=frames_before, frames_after=last_frames(logdir),
-              exit_code=proc.returncode, interrupted=interrupted,
-              command=command)
+              exit_code=code, interrupted=bool(received), command=command)
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='python -m bench.pong', description=__doc__.split('\n')[0])
   parser.add_argument('--frames', type=int, default=10_000_000,
                       help='environment frames to train for (the learning '
                       'rate decays to 0 over them; default %(default)s).')
-  parser.add_argument('--preset', choices=sorted(PRESET_FLAGS),
+  parser.add_argument('--preset', choices=sorted(DEFAULT_OUT_DIRS),
                       default='paper',
                       help='paper (Table G.1, the default) or small (the '
                       'small-machine preset of `make train`).')
@@ -320,42 +278,54 @@ def main(argv=None) -> int:
                       help='seconds between progress lines.')
   parser.add_argument('--no_train', action='store_true',
                       help='only rewrite the CSV/PNG/summary from the logs.')
-  args = parser.parse_args(argv)
+  return parser
+
+
+def _parse_args(argv):
+  """The options and the --extra flags; SystemExit names a bad one."""
+  args = _parser().parse_args(argv)
   if args.frames < 1:
     raise SystemExit(f'--frames must be >= 1, got {args.frames}.')
   if args.progress_secs <= 0:
     raise SystemExit('--progress_secs must be > 0.')
   try:
-    extra_flags = shlex.split(args.extra)
-  except ValueError as e:
-    raise SystemExit(f'--extra cannot be parsed: {e}') from None
-  bad = [f for f in extra_flags if not f.startswith('--')]
-  if bad:
-    raise SystemExit(f'--extra takes entry-point flags (--name=value); got '
-                     f'{bad}.')
+    extra_flags = config_lib.parse_extra(args.extra)
+  except config_lib.ConfigError as e:
+    raise SystemExit(f'--extra: {e}') from None
+  return args, extra_flags
+
+
+def _train_session(args, extra_flags, out_dir: str, sessions_path: str) -> int:
+  """Trains unless --no_train or done; returns the exit status."""
+  logdir = os.path.join(out_dir, RUN_DIR)
+  if args.no_train:
+    return 0
+  if last_frames(logdir) >= args.frames:
+    print(f'[bench.pong] {logdir} already has {last_frames(logdir):,} >= '
+          f'{args.frames:,} frames: only rewriting the outputs.')
+    return 0
+  session = train(out_dir, args.frames, args.torso, args.progress_secs,
+                  extra_flags, args.preset)
+  with open(sessions_path, 'a') as f:
+    f.write(json.dumps(session) + '\n')
+  if session['interrupted']:
+    return 130
+  if session['exit_code'] != 0:
+    print(f'[bench.pong] training exited with code {session["exit_code"]}; '
+          'writing what the logs hold.', file=sys.stderr)
+    return session['exit_code'] or 1
+  return 0
+
+
+def main(argv=None) -> int:
+  args, extra_flags = _parse_args(argv)
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   out_dir = args.out_dir or DEFAULT_OUT_DIRS[args.preset]
   os.makedirs(out_dir, exist_ok=True)
   sessions_path = os.path.join(out_dir, SESSIONS_FILE)
-  logdir = os.path.join(out_dir, RUN_DIR)
-  exit_code = 0
-  if args.no_train:
-    pass
-  elif last_frames(logdir) >= args.frames:
-    print(f'[bench.pong] {logdir} already has {last_frames(logdir):,} >= '
-          f'{args.frames:,} frames: only rewriting the outputs.')
-  else:
-    session = train(out_dir, args.frames, args.torso, args.progress_secs,
-                    extra_flags, args.preset)
-    with open(sessions_path, 'a') as f:
-      f.write(json.dumps(session) + '\n')
-    if session['interrupted']:
-      exit_code = 130
-    elif session['exit_code'] != 0:
-      print(f'[bench.pong] training exited with code {session["exit_code"]}; '
-            'writing what the logs hold.', file=sys.stderr)
-      exit_code = session['exit_code'] or 1
-  summary = write_outputs(out_dir, args.frames, _read_jsonl(sessions_path))
+  exit_code = _train_session(args, extra_flags, out_dir, sessions_path)
+  summary = write_outputs(out_dir, args.frames,
+                          run_dir.read_jsonl(sessions_path))
   print(json.dumps({k: summary[k] for k in (
       'frames_trained', 'complete', 'fps_steady_state', 'wall_time_secs',
       'episodes', 'frames_to_threshold',

@@ -155,13 +155,8 @@ def load_existing(path: str) -> Dict[str, object]:
 
 def write_json(path: str, value: Dict[str, object]) -> None:
   """Writes atomically: an interrupted write never truncates old results."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  tmp = f'{path}.tmp{os.getpid()}'
-  with open(tmp, 'w') as f:
-    json.dump(value, f, indent=2, sort_keys=True)
-    f.write('\n')
-  os.replace(tmp, path)
+  from scalable_agent_tf2 import run_dir  # pylint: disable=g-import-not-at-top
+  run_dir.write_json_atomic(path, value)
 
 
 def parse_only(text: str) -> List[str]:

@@ -60,7 +60,8 @@ def never_active(activations: np.ndarray) -> int:
 
 def _random_policy_frames(config, num_frames: int, seed: int) -> np.ndarray:
   from scalable_agent_tf2 import suites  # pylint: disable=g-import-not-at-top
-  env = suites.make_environment(config, config.level_name, seed=seed)
+  env = suites.get(config.env).make_environment(config, config.level_name,
+                                                seed=seed)
   rng = np.random.default_rng(seed)
   try:
     env.initial()
@@ -94,14 +95,15 @@ def _torso_report(agent, frames) -> Dict[str, Dict[str, float]]:
 def run(logdir: str, num_frames: int = 600, seed: int = 7) -> Dict[str, object]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2 import run_dir  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2 import suites  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2.runtime import actor as actor_lib  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2.runtime import unrolls  # pylint: disable=g-import-not-at-top
 
-  saved = config_lib.load_saved(logdir)
+  saved = run_dir.read_config(logdir)
   if not saved:
-    raise SystemExit(f'{logdir} has no {config_lib.CONFIG_FILE}: not a run.')
+    raise SystemExit(f'{logdir} has no {run_dir.CONFIG_FILE}: not a run.')
   if saved.get('env') != 'atari' or saved.get('use_lstm'):
     raise SystemExit('torso_health reads feed-forward Atari runs only.')
   path = checkpoints.latest_checkpoint(logdir)
@@ -113,7 +115,8 @@ def run(logdir: str, num_frames: int = 600, seed: int = 7) -> Dict[str, object]:
   frames = _random_policy_frames(config, num_frames, seed)
 
   tf.random.set_seed(seed)
-  agent = actor_lib.build_agent(config, suites.num_actions(config))
+  agent = actor_lib.build_agent(config,
+                                suites.get(config.env).num_actions(config))
   # One step on zeros creates the variables (Sonnet builds on first call).
   zeros = unrolls.zeros_like_spec(
       unrolls.step_output_spec(frames.shape[1:]), leading=[1])

@@ -1,153 +1,147 @@
 """The run configuration: one validated dataclass, with the paper's defaults.
 
-Flags map 1:1 onto `Config` fields (the released code's flag names plus what the
-reproduction needs). Hyperparameters left as `None` are filled by `resolve()`
-from the paper's table for the chosen environment (docs/impala.md §4):
+Flags map 1:1 onto `Config` fields (the released code's flag names plus what
+the reproduction needs). Each field carries its help text (and its choices),
+from which `scalable_agent_tf2.experiment` defines the absl flags. Fields
+left as `None` are filled by `resolve()` from the suite plugin of --env
+(`scalable_agent_tf2.suites`) for --preset: `paper` is the paper's table
+(Atari: Table G.1; DMLab: the released defaults, and the released README run
+for --level_name=dmlab30), `small` the Atari default for a few CPU cores
+(docs/impala.md §4). Explicit flags always win over a preset. `validate()`
+rejects bad combinations at start-up with a message naming the flag.
 
-  * Atari (Table G.1): unroll 20, entropy 0.01, lr 0.0006, RMSProp eps 0.01,
-    global grad-norm clip 40, 2e8 frames per game, feed-forward deep network.
-  * DMLab (released defaults / Table D.3): unroll 100, entropy 0.00025,
-    lr 0.00048, eps 0.1, no grad clip, 1e9 frames, deep CNN-LSTM.
-  * DMLab-30 (`--level_name=dmlab30`, the released README run): entropy
-    0.0033391318945337044, lr 0.00031866995608948655, soft_asymmetric reward
-    clipping, 1e10 frames, 150 actors.
-
-Presets (`--preset`): `paper` is the table above. `small` -- the default for
-Atari -- changes four of them so that one small machine (a few cores, no GPU)
-sees Pong learn within hours instead of days: shallow torso, batch 4 (about
-8x more updates per frame), 8 environments per actor, RMSProp epsilon 1e-5
-(a value of the paper's own sweep, Table D.1). The released code's flag
-defaults were not the paper's table either (batch_size 2); the paper's runs
-pass `--preset=paper` (the Atari-57 suite, the Pong benchmark). DMLab has only
-the `paper` preset. Explicit flags always win over a preset.
-
-`validate()` rejects bad combinations at start-up with a message naming the
-flag, so a run never starts with a silent misconfiguration.
+The command-line helpers at the end (`to_flags`, `experiment_command`,
+`parse_extra`, `extra_flag_value`) write and check flags for the launcher
+and the suite drivers.
 """
 
 import dataclasses
-import json
 import os
-from typing import Any, Dict, Optional
+import shlex
+import sys
+import typing
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Union)
 
-# What a run writes into its logdir: its flags, for resume checks and test mode.
-CONFIG_FILE = 'config.json'
+from scalable_agent_tf2 import run_dir
+from scalable_agent_tf2 import suites
 
-ENVS = ('atari', 'dmlab')
 MODES = ('train', 'test')
 JOB_NAMES = ('', 'learner', 'actor')
 TORSOS = ('shallow', 'deep')
 CORRECTIONS = ('vtrace', '1step', 'epsilon', 'none')
-PRESETS = ('paper', 'small')
-DEFAULT_PRESET = {'atari': 'small', 'dmlab': 'paper'}
 REWARD_CLIPPING = ('abs_one', 'soft_asymmetric', 'none')
 
-# Multi-task pseudo level names: actors are assigned the suite's levels round
-# robin (paper §5.3, Appendix G).
-MULTI_TASK_LEVELS = {'atari': 'atari57', 'dmlab': 'dmlab30'}
-
-_PAPER_DEFAULTS = {
-    'atari': dict(
-        level_name='Pong', unroll_length=20, batch_size=32,
-        num_action_repeats=4, total_environment_frames=int(2e8),
-        entropy_cost=0.01, baseline_cost=0.5, discounting=0.99,
-        reward_clipping='abs_one', learning_rate=0.0006, decay=0.99,
-        momentum=0.0, epsilon=0.01, grad_norm_clip=40.0, torso='deep',
-        use_lstm=False, use_instruction=False, envs_per_actor=4),
-    'dmlab': dict(
-        level_name='explore_goal_locations_small', unroll_length=100,
-        batch_size=32, num_action_repeats=4,
-        total_environment_frames=int(1e9), entropy_cost=0.00025,
-        baseline_cost=0.5, discounting=0.99, reward_clipping='abs_one',
-        learning_rate=0.00048, decay=0.99, momentum=0.0, epsilon=0.1,
-        grad_norm_clip=0.0, torso='deep', use_lstm=True, use_instruction=True,
-        envs_per_actor=1),
-}
-
-# `--preset=small` (Atari): what differs from Table G.1, and why.
-#   * torso shallow: the deep ResNet is ~4x slower per frame on a CPU.
-#   * batch_size 4: with few environment streams the paper's batch of 32
-#     makes ~8x fewer updates per frame; Pong then stays at -20 for the first
-#     10M frames on 2 cores (README, "Pong on 2 cores").
-#   * envs_per_actor 8: 16 streams on 2 cores keep the batch decorrelated.
-#   * epsilon 1e-5 (Table D.1 sweep value): with epsilon 0.01 inside the sqrt
-#     the torso's tiny per-weight gradients (median mean square 2e-10 to 3e-9
-#     in the paper-preset Pong run, `bench.torso_health`) are damped 1,700x to
-#     6,500x and the torso barely moves in 10M frames.
-SMALL_ATARI_OVERRIDES = dict(torso='shallow', batch_size=4, envs_per_actor=8,
-                             epsilon=1e-5)
-
-# The released README's DMLab-30 command line (docs/impala.md §4).
-_DMLAB30_OVERRIDES = dict(
-    entropy_cost=0.0033391318945337044,
-    learning_rate=0.00031866995608948655,
-    reward_clipping='soft_asymmetric',
-    total_environment_frames=int(1e10),
-    num_actors=150)
+EXPERIMENT_MODULE = 'scalable_agent_tf2.experiment'
 
 
 class ConfigError(ValueError):
   """A flag value or combination that cannot run."""
 
 
+def _field(default, help_text: str,
+           enum: Union[Sequence[str], Callable[[], Sequence[str]],
+                       None] = None):
+  """A Config field with its flag help and, for an enum flag, its values (or
+  a function returning them, when they come from the suite registry)."""
+  metadata = {'help': help_text}
+  if enum is not None:
+    metadata['enum'] = enum
+  return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass
 class Config:
-  """All settings of a run. `None` = the paper's default for `env`."""
+  """All settings of a run. `None` = the suite's default for --env/--preset."""
   # What to run.
-  logdir: str = '/tmp/agent'
-  mode: str = 'train'
-  test_num_episodes: int = 10
-  env: str = 'atari'
-  level_name: Optional[str] = None
-  preset: Optional[str] = None  # None = DEFAULT_PRESET[env].
+  logdir: str = _field('/tmp/agent', 'Run directory: checkpoints, logs, '
+                       'config.json, test results.')
+  mode: str = _field('train', 'train, or test (the latest checkpoint).',
+                     enum=MODES)
+  test_num_episodes: int = _field(
+      10, 'Episodes per level in test mode (paper: 200 Atari, 500 DMLab-30).')
+  env: str = _field('atari', 'Environment suite.', enum=suites.names)
+  level_name: Optional[str] = _field(
+      None, 'Atari game (e.g. Pong) or DMLab level; the suite\'s multi-task '
+      'level (atari57 / dmlab30) trains on all its levels.')
+  preset: Optional[str] = _field(
+      None, 'Defaults for the hyperparameters not given as flags: paper (the '
+      'paper\'s table for --env) or, for Atari, small (shallow torso, batch '
+      '4, 8 envs per actor, RMSProp epsilon 1e-5, so that a few CPU cores see '
+      'Pong learn).',
+      enum=suites.preset_names)
   # Process topology.
-  job_name: str = ''
-  task: int = 0
-  num_actors: Optional[int] = None
-  envs_per_actor: Optional[int] = None
-  learner_address: str = ''
-  actor_address: str = ''
+  job_name: str = _field('', 'Empty: run everything on this machine. '
+                         'learner|actor: one process of a cluster.',
+                         enum=JOB_NAMES)
+  task: int = _field(0, 'Actor task id (picks its levels and seeds).')
+  num_actors: Optional[int] = _field(
+      None, 'Actor processes. Default: one per core, at least 2, unless the '
+      'suite sets it.')
+  envs_per_actor: Optional[int] = _field(
+      None, 'Environments each actor steps with one batched inference.')
+  learner_address: str = _field('', 'host:port of the learner (cluster runs).')
+  actor_address: str = _field(
+      '', 'host:port the learner can reach this actor at (cluster runs across '
+      'machines; default: a free localhost port).')
   # Learning.
-  batch_size: Optional[int] = None
-  unroll_length: Optional[int] = None
-  num_action_repeats: Optional[int] = None
-  total_environment_frames: Optional[int] = None
-  seed: int = 1
-  entropy_cost: Optional[float] = None
-  baseline_cost: Optional[float] = None
-  discounting: Optional[float] = None
-  reward_clipping: Optional[str] = None
-  correction: str = 'vtrace'
+  batch_size: Optional[int] = _field(None, 'Unrolls per learner batch.')
+  unroll_length: Optional[int] = _field(None, 'Unroll length (T).')
+  num_action_repeats: Optional[int] = _field(None, 'Frames per agent step.')
+  total_environment_frames: Optional[int] = _field(
+      None, 'Frames to train for (the learning rate decays to 0 over them).')
+  seed: int = _field(
+      1, 'Random seed (>= 1): initial weights, learner RNG, environment seeds '
+      '(docs/determinism.md).')
+  entropy_cost: Optional[float] = _field(None, 'Entropy cost/multiplier.')
+  baseline_cost: Optional[float] = _field(None, 'Baseline cost/multiplier.')
+  discounting: Optional[float] = _field(None, 'Discounting factor.')
+  reward_clipping: Optional[str] = _field(
+      None, 'Reward clipping in the loss.', enum=REWARD_CLIPPING)
+  correction: str = _field('vtrace', 'Off-policy correction (paper Table 2).',
+                           enum=CORRECTIONS)
   # Network.
-  torso: Optional[str] = None
-  use_lstm: Optional[bool] = None
-  use_instruction: Optional[bool] = None
+  torso: Optional[str] = _field(
+      None, 'Network: shallow (2 conv) or deep (ResNet, 15 conv).',
+      enum=TORSOS)
+  use_lstm: Optional[bool] = _field(None, 'LSTM core (paper Appendix G).')
+  use_instruction: Optional[bool] = _field(
+      None, 'Instruction encoder (DMLab language levels).')
   # Optimiser (RMSProp, TF1 semantics).
-  learning_rate: Optional[float] = None
-  decay: Optional[float] = None
-  momentum: Optional[float] = None
-  epsilon: Optional[float] = None
-  grad_norm_clip: Optional[float] = None
+  learning_rate: Optional[float] = _field(None, 'Initial learning rate.')
+  decay: Optional[float] = _field(None, 'RMSProp decay.')
+  momentum: Optional[float] = _field(None, 'RMSProp momentum.')
+  epsilon: Optional[float] = _field(None, 'RMSProp epsilon.')
+  grad_norm_clip: Optional[float] = _field(
+      None, 'Global gradient-norm clip (0 = none).')
   # Environment details.
-  width: int = 96
-  height: int = 72
-  dataset_path: str = ''
+  width: int = _field(96, 'DMLab frame width.')
+  height: int = _field(72, 'DMLab frame height.')
+  dataset_path: str = _field('', 'Path to the DMLab language-level dataset.')
   # Runtime.
-  queue_capacity: int = 0  # 0 = 2 * batch_size.
-  checkpoint_secs: float = 600.0
-  summary_secs: float = 30.0
-  progress_secs: float = 10.0
-  max_actor_restarts: int = 20
-  actor_reconnect_secs: float = 60.0
-  netns: str = 'auto'  # auto | off
-  learner_device: str = 'auto'  # auto | cpu | gpu
-  vtrace_device: str = 'cpu'  # where V-trace runs (the paper: CPU).
+  queue_capacity: int = _field(
+      0, 'Unroll queue capacity (0 = 2 * batch_size).')
+  checkpoint_secs: float = _field(600.0, 'Seconds between checkpoints.')
+  summary_secs: float = _field(30.0, 'Seconds between summaries.')
+  progress_secs: float = _field(10.0, 'Seconds between progress log lines.')
+  max_actor_restarts: int = _field(
+      20, 'Actor restarts (in total) before a local run stops.')
+  actor_reconnect_secs: float = _field(
+      60.0, 'How long an actor retries an unreachable learner.')
+  netns: str = _field('auto', 'Isolate a local run in a private network '
+                      'namespace (auto: when the OS allows it).',
+                      enum=('auto', 'off'))
+  learner_device: str = _field(
+      'auto', 'Where the train step runs (auto: GPU when visible).',
+      enum=('auto', 'cpu', 'gpu'))
+  vtrace_device: str = _field('cpu', 'Where V-trace runs (the paper: CPU).',
+                              enum=('cpu', 'learner'))
 
   # -- Derived ---------------------------------------------------------------
 
   @property
   def is_multi_task(self) -> bool:
-    return self.level_name == MULTI_TASK_LEVELS.get(self.env)
+    return self.level_name == suites.get(self.env).multi_task_level
 
   @property
   def frames_per_update(self) -> int:
@@ -158,27 +152,21 @@ class Config:
     return self.queue_capacity or 2 * self.batch_size
 
   def resolve(self) -> 'Config':
-    """Returns a copy with every `None` replaced by the paper's default."""
-    if self.env not in ENVS:
-      raise ConfigError(f'--env must be one of {ENVS}, got {self.env!r}.')
-    values = dataclasses.asdict(self)
-    defaults = dict(_PAPER_DEFAULTS[self.env])
-    level_name = self.level_name or defaults['level_name']
-    preset = self.preset or DEFAULT_PRESET[self.env]
-    if preset not in PRESETS:
-      raise ConfigError(f'--preset must be one of {PRESETS}, got {preset!r}.')
-    if preset == 'small':
-      if self.env != 'atari':
-        raise ConfigError('--preset=small is defined for Atari only; DMLab '
-                          'runs use --preset=paper (the default).')
-      defaults.update(SMALL_ATARI_OVERRIDES)
-    if self.env == 'dmlab' and level_name == 'dmlab30':
-      defaults.update(_DMLAB30_OVERRIDES)
+    """Returns a copy with every `None` replaced by the suite's default.
+
+    Raises:
+      ConfigError: unknown --env, or a --preset the suite does not define.
+    """
+    suite = suites.get(self.env)
+    preset = self.preset or suite.default_preset
+    # An empty --level_name means the suite's default level.
+    defaults = dict(suite.defaults(self.level_name or None, preset))
     defaults.setdefault('num_actors', _default_num_actors())
+    values = dataclasses.asdict(self)
     for key, value in defaults.items():
       if values.get(key) is None:
         values[key] = value
-    values['level_name'] = level_name
+    values['level_name'] = self.level_name or defaults['level_name']
     values['preset'] = preset
     return Config(**values)
 
@@ -188,68 +176,9 @@ class Config:
                   if getattr(self, f.name) is None]
     if unresolved:
       raise ConfigError(f'Config not resolved: {unresolved}; call resolve().')
-
-    def check(condition, message):
-      if not condition:
-        raise ConfigError(message)
-
-    check(self.mode in MODES, f'--mode must be one of {MODES}.')
-    check(self.preset in PRESETS, f'--preset must be one of {PRESETS}.')
-    check(self.env in ENVS, f'--env must be one of {ENVS}.')
-    check(self.job_name in JOB_NAMES,
-          f'--job_name must be one of {JOB_NAMES[1:]} or empty (local run).')
-    check(self.torso in TORSOS, f'--torso must be one of {TORSOS}.')
-    check(self.correction in CORRECTIONS,
-          f'--correction must be one of {CORRECTIONS}.')
-    check(self.reward_clipping in REWARD_CLIPPING,
-          f'--reward_clipping must be one of {REWARD_CLIPPING}.')
-    for name in ('batch_size', 'unroll_length', 'num_action_repeats',
-                 'total_environment_frames', 'num_actors', 'envs_per_actor',
-                 'test_num_episodes', 'width', 'height'):
-      check(getattr(self, name) >= 1, f'--{name} must be >= 1.')
-    check(self.task >= 0, '--task must be >= 0.')
-    check(self.seed >= 1, '--seed must be >= 1 (environment i gets seed '
-          'i + 1 + 100000 * (seed - 1), docs/impala.md §5).')
-    check(self.task < self.num_actors or self.job_name != 'actor',
-          f'--task={self.task} but --num_actors={self.num_actors}: actor '
-          'tasks are 0..num_actors-1 (the task picks the level and seed).')
-    check(0.0 < self.discounting <= 1.0, '--discounting must be in (0, 1].')
-    check(0.0 <= self.decay < 1.0, '--decay must be in [0, 1).')
-    check(0.0 <= self.momentum < 1.0, '--momentum must be in [0, 1).')
-    check(self.epsilon > 0.0, '--epsilon must be > 0.')
-    check(self.learning_rate > 0.0, '--learning_rate must be > 0.')
-    check(self.grad_norm_clip >= 0.0,
-          '--grad_norm_clip must be >= 0 (0 = no clipping).')
-    check(self.entropy_cost >= 0.0 and self.baseline_cost >= 0.0,
-          '--entropy_cost and --baseline_cost must be >= 0.')
-    check(self.queue_capacity >= 0, '--queue_capacity must be >= 0.')
-    check(self.effective_queue_capacity >= self.batch_size,
-          '--queue_capacity must be at least --batch_size (or 0 for '
-          '2 * batch_size): the learner dequeues batch_size unrolls at once.')
-    for name in ('checkpoint_secs', 'summary_secs', 'progress_secs'):
-      check(getattr(self, name) > 0, f'--{name} must be > 0.')
-    check(self.max_actor_restarts >= 0, '--max_actor_restarts must be >= 0.')
-    check(self.netns in ('auto', 'off'), "--netns must be 'auto' or 'off'.")
-    check(self.learner_device in ('auto', 'cpu', 'gpu'),
-          "--learner_device must be 'auto', 'cpu' or 'gpu'.")
-    check(self.vtrace_device in ('cpu', 'learner'),
-          "--vtrace_device must be 'cpu' (the paper) or 'learner'.")
-    if self.env == 'atari':
-      check(not self.use_instruction,
-            '--use_instruction is for DMLab language levels; Atari has no '
-            'instructions.')
-      check(not self.dataset_path, '--dataset_path is a DMLab option.')
-    if self.job_name:
-      check(bool(self.learner_address),
-            f'--job_name={self.job_name} needs --learner_address=host:port '
-            '(the learner\'s address in the cluster).')
-    if self.learner_address:
-      check(_is_host_port(self.learner_address),
-            f'--learner_address must be host:port, got '
-            f'{self.learner_address!r}.')
-    if self.actor_address:
-      check(_is_host_port(self.actor_address),
-            f'--actor_address must be host:port, got {self.actor_address!r}.')
+    from scalable_agent_tf2 import config_checks  # pylint: disable=g-import-not-at-top
+    for check in config_checks.CHECKS:
+      check(self)
     return self
 
   # -- Serialisation ----------------------------------------------------------
@@ -257,10 +186,34 @@ class Config:
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
 
-  def save(self, path: str) -> None:
-    with open(path, 'w') as f:
-      json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+  def save(self, logdir: str) -> None:
+    """Writes the run's config.json into `logdir` (run_dir.config_path)."""
+    run_dir.write_json_atomic(run_dir.config_path(logdir), self.to_dict())
 
+
+# -- Fields --------------------------------------------------------------------
+
+
+def field_type(name: str) -> type:
+  """The value type of Config field `name`: str, int, float or bool.
+
+  Raises:
+    ConfigError: `name` is not a Config field.
+  """
+  for field in dataclasses.fields(Config):
+    if field.name == name:
+      args = [a for a in typing.get_args(field.type) if a is not type(None)]
+      return args[0] if args else field.type
+  raise ConfigError(f'Config has no field {name!r}.')
+
+
+def field_choices(field: dataclasses.Field) -> Optional[tuple]:
+  """The valid values of an enum field (None for a free-valued one)."""
+  enum = field.metadata.get('enum')
+  return tuple(enum() if callable(enum) else enum) if enum is not None else None
+
+
+# -- Resuming ------------------------------------------------------------------
 
 # Settings that decide the shapes of the network and of the unrolls, or the
 # experiment itself. A resumed run must agree with the checkpoint on these.
@@ -279,21 +232,119 @@ def check_resume_compatible(saved: Dict[str, Any], config: Config) -> None:
         '--logdir or the same flags. Differences: ' + '; '.join(diffs))
 
 
-def load_saved(logdir: str) -> Optional[Dict[str, Any]]:
-  """The config.json a training run wrote into `logdir`, if any."""
-  path = os.path.join(logdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def _is_host_port(address: str) -> bool:
-  host, sep, port = address.rpartition(':')
-  return bool(sep) and bool(host) and port.isdigit() and 0 < int(port) < 65536
-
-
 def _default_num_actors() -> int:
   # One actor process per core (the learner shares them); at least 2 so that
   # the learner always has more than one source of experience.
   return max(2, os.cpu_count() or 1)
+
+
+# -- Command lines -------------------------------------------------------------
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(Config))
+
+
+def to_flags(config_or_dict, **overrides) -> List[str]:
+  """The `--name=value` flags that reproduce a Config (plus `overrides`).
+
+  Booleans are written 'true' / 'false', floats with `repr` (exact round
+  trip), and `None` values (a hyperparameter left to the preset) are omitted.
+
+  Args:
+    config_or_dict: a `Config`, or a dict of Config field values.
+    **overrides: field values that replace the config's.
+
+  Raises:
+    ConfigError: a name that is not a Config field.
+  """
+  values = (config_or_dict.to_dict() if isinstance(config_or_dict, Config)
+            else dict(config_or_dict))
+  values.update(overrides)
+  unknown = sorted(set(values) - _FIELD_NAMES)
+  if unknown:
+    raise ConfigError(f'Not Config fields: {unknown}.')
+  flags = []
+  for name, value in sorted(values.items()):
+    if value is None:
+      continue
+    if isinstance(value, bool):
+      value = 'true' if value else 'false'
+    elif isinstance(value, float):
+      value = repr(value)
+    flags.append(f'--{name}={value}')
+  return flags
+
+
+def experiment_command(flags: Sequence[str]) -> List[str]:
+  """The command line that runs the experiment entry point with `flags`."""
+  return [sys.executable, '-m', EXPERIMENT_MODULE, *flags]
+
+
+def _token_name(token: str) -> str:
+  return token.lstrip('-').partition('=')[0] if token.startswith('-') else ''
+
+
+def parse_extra(text: Optional[str], reserved=()) -> List[str]:
+  """Splits an `--extra="..."` string into experiment flags, checked.
+
+  Every token must be `--name=value` or, for a boolean field, `--name` /
+  `--noname`, naming a Config field (the `--name value` form is refused: a
+  stray word would make every run fail).
+
+  Args:
+    text: shell-quoted flags, e.g. '--num_actors=2 --nouse_lstm'.
+    reserved: names the caller sets itself and --extra may not: a sequence,
+      or a mapping name -> why / what to use instead (shown in the error).
+
+  Returns:
+    The tokens, in order, unchanged.
+
+  Raises:
+    ConfigError: bad quoting, a token that is not a flag, an unknown field,
+      a non-boolean flag without a value, or a reserved name.
+  """
+  try:
+    tokens = shlex.split(text or '')
+  except ValueError as e:
+    raise ConfigError(f'--extra={text!r} cannot be split: {e}.') from None
+  for token in tokens:
+    if not _token_name(token):
+      raise ConfigError(
+          f'--extra: {token!r} is not a flag; write the experiment\'s flags '
+          'as --name=value (e.g. --extra="--num_actors=2 --batch_size=4").')
+  for token in tokens:
+    _check_extra_token(token, reserved)
+  return tokens
+
+
+def _check_extra_token(token: str, reserved) -> None:
+  name, has_value, _ = token.lstrip('-').partition('=')
+  field = name
+  if name not in _FIELD_NAMES and name.startswith('no') and not has_value:
+    field = name[2:]  # absl's `--noflag`: false for a boolean --flag.
+  if field not in _FIELD_NAMES:
+    raise ConfigError(
+        f'Invalid experiment flag in --extra: the experiment has no flag '
+        f'--{name} (see python -m {EXPERIMENT_MODULE} --helpfull).')
+  if field in reserved:
+    why = reserved[field] if isinstance(reserved, Mapping) else (
+        'the driver sets it')
+    raise ConfigError(f'--extra may not set --{field}: {why}.')
+  if not has_value and field_type(field) is not bool:
+    raise ConfigError(f'--extra: --{name} needs a value; write '
+                      f'--{field}=VALUE.')
+
+
+def extra_flag_value(tokens: Sequence[str], name: str) -> Optional[str]:
+  """The value `tokens` give flag `name` (the last one wins, as in absl).
+
+  Returns None when `tokens` do not set it; 'true' / 'false' for a bare
+  boolean `--name` / `--noname`.
+  """
+  value = None
+  for token in tokens:
+    flag, sep, text = token.lstrip('-').partition('=')
+    if flag == name:
+      value = text if sep else 'true'
+    elif flag == 'no' + name and not sep:
+      value = 'false'
+  return value

@@ -41,8 +41,7 @@ import contextlib
 import tensorflow as tf
 
 from scalable_agent_tf2 import vtrace
-
-CORRECTIONS = ('vtrace', '1step', 'epsilon', 'none')
+from scalable_agent_tf2.config import CORRECTIONS  # The --correction names.
 
 # GA3C-style epsilon inside the log of the policy gradient (paper §5.2.2).
 EPSILON = 1e-6
@@ -101,20 +100,26 @@ def compute_targets(correction,
     returns = vtrace.from_logits(
         behaviour_policy_logits=behaviour_policy_logits,
         target_policy_logits=target_policy_logits,
-        actions=actions,
-        discounts=discounts,
-        rewards=rewards,
-        values=values,
+        actions=actions, discounts=discounts, rewards=rewards, values=values,
         bootstrap_value=bootstrap_value,
         clip_rho_threshold=clip_rho_threshold,
         clip_pg_rho_threshold=clip_pg_rho_threshold,
         device=device)
     return CorrectionTargets(
-        vs=returns.vs,
-        pg_advantages=returns.pg_advantages,
-        log_rhos=returns.log_rhos,
-        log_prob_epsilon=0.0)
+        vs=returns.vs, pg_advantages=returns.pg_advantages,
+        log_rhos=returns.log_rhos, log_prob_epsilon=0.0)
 
+  return _uncorrected_targets(correction, behaviour_policy_logits,
+                              target_policy_logits, actions, discounts,
+                              rewards, values, bootstrap_value,
+                              clip_rho_threshold, clip_pg_rho_threshold, device)
+
+
+def _uncorrected_targets(correction, behaviour_policy_logits,
+                         target_policy_logits, actions, discounts, rewards,
+                         values, bootstrap_value, clip_rho_threshold,
+                         clip_pg_rho_threshold, device):
+  """`compute_targets` for 'none', 'epsilon' and '1step' (same arguments)."""
   # The uncorrected targets ('none', 'epsilon', and the value target of
   # '1step'): V-trace with rho = 1 everywhere. The thresholds must not enter
   # here (min(rho_bar, 1) would differ from 1 for rho_bar < 1), hence None.

@@ -16,7 +16,6 @@ short episodes are not over-represented.
 """
 
 import concurrent.futures
-import json
 import multiprocessing
 import os
 import time
@@ -25,10 +24,10 @@ from typing import Dict, List, Tuple
 from absl import logging
 import numpy as np
 
+from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2 import suites
 from scalable_agent_tf2.config import Config
 
-RESULTS_FILE = 'test_results.json'
 EXIT_NO_CHECKPOINT = 2
 
 
@@ -60,7 +59,8 @@ def _restored_agent(config: Config, checkpoint_path: str, num_envs: int):
   from scalable_agent_tf2.runtime import unrolls  # pylint: disable=g-import-not-at-top
   key = (checkpoint_path, num_envs)
   if key not in _WORKER_AGENTS:
-    agent = actor_lib.build_agent(config, suites.num_actions(config))
+    agent = actor_lib.build_agent(config,
+                                  suites.get(config.env).num_actions(config))
     step = tf.function(agent.step)
 
     def act(outputs, actions, state):
@@ -81,7 +81,8 @@ def evaluate_level(config: Config, checkpoint_path: str, level: str,
   tf.random.set_seed(config.seed + first_env_index)
   num_envs = max(1, min(config.envs_per_actor, num_episodes))
   quota = _split(num_episodes, num_envs)
-  envs = [suites.make_environment(
+  suite = suites.get(config.env)
+  envs = [suite.make_environment(
       config, level, seed=suites.env_seed(config, first_env_index + k),
       is_test=True) for k in range(num_envs)]
   cached = _restored_agent(config, checkpoint_path, num_envs)
@@ -129,7 +130,7 @@ def run(config: Config) -> int:
   except checkpoints.CheckpointError as e:
     logging.error('--mode=test: %s', e)
     return EXIT_NO_CHECKPOINT
-  levels = suites.test_levels(config)
+  levels = suites.get(config.env).test_levels(config)
   items = _work_items(config, levels)
   # At most one worker per core: a DMLab-30 config asks for 150 actors.
   num_workers = max(1, min(config.num_actors, len(items), os.cpu_count() or 1))
@@ -158,10 +159,8 @@ def run(config: Config) -> int:
                  checkpoint=path, test_num_episodes=config.test_num_episodes,
                  level_returns=level_returns, level_episode_steps=level_steps,
                  wall_secs=time.time() - start)
-  out = os.path.join(config.logdir, RESULTS_FILE)
-  with open(out + '.tmp', 'w') as f:
-    json.dump(results, f, indent=1)
-  os.replace(out + '.tmp', out)
+  out = run_dir.test_results_path(config.logdir)
+  run_dir.write_json_atomic(out, results)
   for level in levels:
     logging.info('Test %-40s mean return %10.2f over %d episodes', level,
                  np.mean(level_returns[level]), len(level_returns[level]))

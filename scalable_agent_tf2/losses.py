@@ -22,11 +22,14 @@ import numbers
 
 import tensorflow as tf
 
-# Reward clipping modes of the released code's `--reward_clipping` flag.
+from scalable_agent_tf2 import config as config_lib
+
+# Reward clipping modes of the released code's `--reward_clipping` flag
+# (defined once, with the flag):
 #   'abs_one': clip(r, -1, 1) (DMLab default, Atari).
 #   'soft_asymmetric': the DMLab-30 README run's squashing (see clip_rewards).
 #   'none': rewards unchanged.
-REWARD_CLIPPING_MODES = ('abs_one', 'soft_asymmetric', 'none')
+REWARD_CLIPPING_MODES = config_lib.REWARD_CLIPPING
 
 # The parts of the loss. `total` is what gets differentiated; the other fields
 # are the UNSCALED terms (before baseline_cost / entropy_cost), for logging.

@@ -38,11 +38,10 @@ from scalable_agent_tf2.torsos import make_torso
 
 # Re-exported for the runtime's convenience.
 AgentOutput = structures.AgentOutput
-EnvOutput = structures.EnvOutput
 
 CORE_SIZE = 256
 
-__all__ = ['AgentOutput', 'EnvOutput', 'ImpalaAgent', 'LSTMState']
+__all__ = ['AgentOutput', 'ImpalaAgent', 'LSTMState']
 
 
 def _check_leading_dims(name: str, tensor: tf.Tensor, leading: tf.TensorShape,
@@ -148,7 +147,7 @@ class ImpalaAgent(snt.Module):
     for field in ('reward', 'done', 'observation'):
       if not hasattr(env_output, field):
         raise ValueError(
-            f'env_output must be a StepOutput/EnvOutput, got {env_output!r}.')
+            f'env_output must be a StepOutput, got {env_output!r}.')
     prev_action = tf.convert_to_tensor(prev_action)
     if not prev_action.dtype.is_integer:
       raise ValueError(

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import statistics
+import uuid
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 CONFIG_FILE = 'config.json'
@@ -89,24 +90,25 @@ def read_json_if_exists(path: str) -> Optional[Dict[str, Any]]:
 def read_jsonl(path: str) -> List[Dict[str, Any]]:
   """Records of a JSON-lines file.
 
-  A run that is still writing may leave a partial last line; that one line is
-  dropped. Any other malformed line is an error. A missing file has no
-  records.
+  A run that is still writing may leave a partial last line (no newline
+  yet); that one line is dropped. Any other malformed line is an error. A
+  missing file has no records.
 
   Raises:
     ValueError: a line that is not a JSON object (names file and line).
   """
   if not os.path.exists(path):
     return []
-  with open(path, encoding='utf-8') as f:
-    lines = f.read().split('\n')
+  with open(path, 'rb') as f:
+    lines = f.read().split(b'\n')
   records = []
   for index, line in enumerate(lines):
     if not line.strip():
       continue
     try:
-      record = json.loads(line)
-    except json.JSONDecodeError as e:
+      # Decoded per line: a partial last line may end inside a character.
+      record = json.loads(line.decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
       if index == len(lines) - 1:  # Unterminated last line: still written.
         break
       raise ValueError(f'{path} line {index + 1} is not valid JSON: '
@@ -133,7 +135,13 @@ def read_episodes(logdir: str) -> List[Dict[str, Any]]:
 def last_progress_frames(logdir: str) -> int:
   """The frame counter of the newest progress line (0 without one)."""
   records = read_progress(logdir)
-  return int(records[-1].get('frames', 0)) if records else 0
+  if not records:
+    return 0
+  frames = records[-1].get('frames', 0)
+  if isinstance(frames, bool) or not isinstance(frames, (int, float)):
+    raise ValueError(f'{progress_path(logdir)}: the last line\'s "frames" '
+                     f'must be a number, got {frames!r}.')
+  return int(frames)
 
 
 def read_test_results(logdir: str) -> Dict[str, Any]:
@@ -151,6 +159,12 @@ def read_test_results(logdir: str) -> Dict[str, Any]:
     raise ValueError(f'No {TEST_RESULTS_FILE} in {logdir} (run --mode=test '
                      'first).')
   results = read_json(path)
+  if not isinstance(results.get('env', ''), str):
+    raise ValueError(f'{path}: "env" must be a string.')
+  frames = results.get('frames')
+  if frames is not None and (isinstance(frames, bool) or
+                             not isinstance(frames, (int, float))):
+    raise ValueError(f'{path}: "frames" must be a number, got {frames!r}.')
   level_returns = results.get('level_returns')
   if not isinstance(level_returns, dict):
     raise ValueError(f'{path} has no "level_returns" object.')
@@ -158,6 +172,8 @@ def read_test_results(logdir: str) -> Dict[str, Any]:
   for level, returns in level_returns.items():
     if not isinstance(returns, list):
       raise ValueError(f'{path}: returns of {level!r} must be a list.')
+    if any(isinstance(r, bool) for r in returns):
+      raise ValueError(f'{path}: returns of {level!r} must be numbers.')
     try:
       cleaned[level] = [float(r) for r in returns]
     except (TypeError, ValueError):
@@ -171,15 +187,25 @@ def read_test_results(logdir: str) -> Dict[str, Any]:
 
 
 def write_text_atomic(path: str, text: str) -> None:
-  """Writes `path` so that a reader never sees a half-written file."""
+  """Writes `path` so that a reader never sees a half-written file.
+
+  The text goes to a temporary file in the same directory (unique per call,
+  so concurrent writers never share one), which then replaces `path`; on any
+  error the temporary file is removed and `path` is left as it was.
+  """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  tmp = f'{path}.tmp.{os.getpid()}'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  tmp = f'{path}.tmp.{os.getpid()}.{uuid.uuid4().hex}'
+  try:
+    with open(tmp, 'x', encoding='utf-8', newline='') as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def write_json_atomic(path: str, value: Any) -> None:
@@ -239,9 +265,9 @@ def steady_state_window(records: Sequence[dict],
       float(record['fps'])
       record_time = None if stop_time is None else float(record['time'])
     except (KeyError, TypeError, ValueError):
-      raise ValueError(f'progress record {index + 1} needs a numeric "fps"'
-                       f'{"" if stop_time is None else " and time"}, got '
-                       f'{record!r}.') from None
+      needs = '"fps"' if stop_time is None else '"fps" and "time"'
+      raise ValueError(f'progress record {index + 1} needs a numeric '
+                       f'{needs}, got {record!r}.') from None
     if record_time is None or record_time < stop_time:
       kept.append(record)
   return kept[int(math.floor(len(kept) * warmup_fraction)):]
@@ -277,13 +303,19 @@ def steady_state_stats(records: Sequence[dict], stop_time: Optional[float],
   stats = dict(fps_median=steady_state_fps(window, 0.0),
                fps_window_mean=None, window_lines=len(window),
                total_lines=len(before_stop), window_secs=None)
-  if len(window) >= 2:
-    try:
-      seconds = float(window[-1]['time']) - float(window[0]['time'])
-      frames = float(window[-1]['frames']) - float(window[0]['frames'])
-    except (KeyError, TypeError, ValueError):
-      return stats
-    stats['window_secs'] = seconds
-    if seconds > 0:
-      stats['fps_window_mean'] = frames / seconds
+  if len(window) < 2:
+    return stats
+  seconds = _difference(window, 'time')
+  frames = _difference(window, 'frames')
+  stats['window_secs'] = seconds
+  if seconds is not None and frames is not None and seconds > 0:
+    stats['fps_window_mean'] = frames / seconds
   return stats
+
+
+def _difference(window: Sequence[dict], key: str) -> Optional[float]:
+  """window[-1][key] - window[0][key], or None if either is not a number."""
+  try:
+    return float(window[-1][key]) - float(window[0][key])
+  except (KeyError, TypeError, ValueError):
+    return None

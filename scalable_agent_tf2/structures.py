@@ -37,9 +37,6 @@ StepOutputInfo = collections.namedtuple(
 StepOutput = collections.namedtuple(
     'StepOutput', 'reward info done observation')
 
-# Alias used by the networks issue: the env output the agent consumes.
-EnvOutput = StepOutput
-
 # What the agent returns for each step.
 #   action: int32 [B] (or [T, B]) sampled action.
 #   policy_logits: float32 [B, num_actions] (or [T, B, num_actions]).

@@ -1,126 +1,149 @@
-"""Maps `--env` to a suite: its environments, level lists and action sets.
+"""Environment suites plug into the core through this module.
 
-The runtime asks only four questions of a suite, through these functions:
-which levels a run plays, how many actions and what frame shape the agent
-sees (the learner needs both before any environment exists), and how to build
-the environment an actor owns. The suites themselves (`atari57`, `dmlab30`)
-are imported lazily so that a DMLab run never imports ALE and vice versa.
+The core asks a suite everything it needs through one object found by --env:
+
+    suite = suites.get(config.env)     # imports the registered module lazily
+    suite.num_actions(config)
+
+`REGISTRY` names each suite's module as a string; `get()` imports it with
+importlib and returns its module-level `SUITE` object, which satisfies the
+`Suite` protocol below. No module of the core imports a suite package, so a
+DMLab run never imports ALE and vice versa, and adding a suite is one entry
+here plus one plugin module. Importing a plugin is cheap (no TensorFlow, no
+emulator): environments and paper tables load on first use.
 """
 
-from typing import List, Tuple
+import importlib
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Protocol,
+                    Sequence, Tuple, runtime_checkable)
 
-from scalable_agent_tf2.config import Config, ConfigError, MULTI_TASK_LEVELS
+# --env value -> module defining `SUITE`.
+REGISTRY: Dict[str, str] = {
+    'atari': 'atari57.plugin',
+    'dmlab': 'dmlab30.plugin',
+}
 
 
-def train_levels(config: Config) -> List[str]:
-  """The levels actors are assigned round robin (one for a single-level run).
+@runtime_checkable
+class Suite(Protocol):
+  """What an environment suite provides to the generic core.
+
+  `config` arguments are resolved `scalable_agent_tf2.config.Config`s.
+  """
+
+  # The --env value, e.g. 'atari'.
+  name: str
+  # The multi-task pseudo level (e.g. 'atari57', 'dmlab30'): actors are then
+  # assigned the suite's levels round robin (paper §5.3, Appendix G).
+  multi_task_level: str
+  # Preset names this suite defines, the default first (docs/impala.md §4).
+  presets: Tuple[str, ...]
+  default_preset: str
+  # Names `paper_table` accepts, e.g. ('table4',).
+  paper_tables: Tuple[str, ...]
+
+  def defaults(self, level_name: Optional[str], preset: str) -> Dict[str, Any]:
+    """Config values for the fields left as None: the suite's paper table
+    plus the preset's overrides and per-level ones (e.g. DMLab-30's README
+    run). Includes 'level_name' (the default level when None is given).
+
+    Raises:
+      config.ConfigError: a preset the suite does not define.
+    """
+
+  def check_level(self, config) -> None:
+    """Raises config.ConfigError for an unknown level (naming the valid
+    ones) or a flag this suite has no use for (e.g. Atari instructions)."""
+
+  def train_levels(self, config) -> List[str]:
+    """Levels actors are assigned round robin (one for a single-level run)."""
+
+  def test_levels(self, config) -> List[str]:
+    """Levels --mode=test evaluates (DMLab-30: the held-out test names)."""
+
+  def num_actions(self, config) -> int:
+    """Size of the policy head's action set."""
+
+  def frame_shape(self, config) -> Tuple[int, int, int]:
+    """(H, W, C) of the uint8 frame the agent sees."""
+
+  def make_environment(self, config, level_name: str, seed: int,
+                       is_test: bool = False):
+    """One `scalable_agent_tf2.environment.Environment`, in this process."""
+
+  def training_scores(self, config,
+                      mean_returns: Mapping[str, float]) -> Dict[str, float]:
+    """Running suite scores for summaries (TensorBoard tag -> value); {} for
+    a single-level run or before every level has a return."""
+
+  def canonical_level(self, name: str) -> str:
+    """The suite's canonical (scoring) name of a level; ValueError if
+    unknown."""
+
+  def human_normalized_score(self, level: str, mean_return: float) -> float:
+    """100 * (mean_return - random) / (human - random) for one level."""
+
+  def paper_table(self, name: str) -> Callable[..., List[Any]]:
+    """The function building paper table `name` (one of `paper_tables`):
+    callable(runs, strict=False, **kw) -> List[paper.tables.Table]."""
+
+
+# The members every suite must have (tests check each plugin against it).
+MEMBERS: Tuple[str, ...] = (
+    'name', 'multi_task_level', 'presets', 'default_preset', 'paper_tables',
+    'defaults', 'check_level', 'train_levels', 'test_levels', 'num_actions',
+    'frame_shape', 'make_environment', 'training_scores', 'canonical_level',
+    'human_normalized_score', 'paper_table')
+
+
+def check_members(suite: Any, members: Sequence[str] = MEMBERS) -> List[str]:
+  """The protocol members `suite` lacks ([] for a complete suite)."""
+  return [m for m in members if not hasattr(suite, m)]
+
+
+def names() -> Tuple[str, ...]:
+  """The registered --env values (no suite is imported)."""
+  return tuple(REGISTRY)
+
+
+def get(env: str) -> Suite:
+  """The suite registered for --env=`env` (its module imported on first use).
 
   Raises:
-    ConfigError: for an unknown game or level (with the valid names).
+    config.ConfigError: `env` is not registered (the message lists the
+      registered names), or its module has no valid `SUITE`.
   """
-  if config.env == 'atari':
-    import atari57  # pylint: disable=g-import-not-at-top
-    if config.is_multi_task:
-      return list(atari57.GAMES)
-    try:
-      return [atari57.canonical_game_name(config.level_name)]
-    except ValueError as e:
-      raise ConfigError(str(e)) from e
-  import dmlab30  # pylint: disable=g-import-not-at-top
-  if config.is_multi_task:
-    return list(dmlab30.LEVEL_MAPPING.keys())
-  return [config.level_name]
+  from scalable_agent_tf2.config import ConfigError  # pylint: disable=g-import-not-at-top
+  if env not in REGISTRY:
+    raise ConfigError(f'--env must be one of {names()}, got {env!r}.')
+  module = importlib.import_module(REGISTRY[env])
+  suite = getattr(module, 'SUITE', None)
+  missing = check_members(suite)
+  if missing or suite.name != env:
+    raise ConfigError(
+        f'{REGISTRY[env]}.SUITE is not a suite for --env={env} (missing '
+        f'members: {missing}, name: {getattr(suite, "name", None)!r}).')
+  return suite
 
 
-def test_levels(config: Config) -> List[str]:
-  """Levels evaluated by --mode=test (DMLab-30 uses the held-out test names)."""
-  if config.env == 'dmlab' and config.is_multi_task:
-    import dmlab30  # pylint: disable=g-import-not-at-top
-    return list(dmlab30.LEVEL_MAPPING.values())
-  return train_levels(config)
+def preset_names() -> Tuple[str, ...]:
+  """Every preset some registered suite defines (imports every plugin)."""
+  found: List[str] = []
+  for env in names():
+    found += [p for p in get(env).presets if p not in found]
+  return tuple(found)
 
 
-def full_action_space(config: Config) -> bool:
-  # Experts use each game's minimal action set; the multi-task agent needs one
-  # action set for all games, the full 18 (paper Appendix G).
-  return config.env == 'atari' and config.is_multi_task
+def env_seed(config, env_index: int) -> int:
+  """Environment i gets seed i + 1 (docs/impala.md §5), shifted per --seed.
 
-
-def num_actions(config: Config) -> int:
-  if config.env == 'atari':
-    import atari57  # pylint: disable=g-import-not-at-top
-    return atari57.num_actions(train_levels(config)[0],
-                               full_action_space=full_action_space(config))
-  import dmlab30  # pylint: disable=g-import-not-at-top
-  return len(dmlab30.ACTION_SET)
-
-
-def frame_shape(config: Config) -> Tuple[int, int, int]:
-  if config.env == 'atari':
-    return (84, 84, 4)
-  return (config.height, config.width, 3)
-
-
-def env_seed(config: Config, env_index: int) -> int:
-  """Environment i gets seed i + 1 (docs/impala.md §5), shifted per --seed."""
+  Global environment index g = task * envs_per_actor + k for actor `task`'s
+  k-th environment; --seed=s moves every environment by 100000 * (s - 1).
+  """
   return env_index + 1 + 100_000 * (config.seed - 1)
 
 
-def level_for_env(config: Config, env_index: int, is_test: bool = False) -> str:
-  levels = test_levels(config) if is_test else train_levels(config)
+def level_for_env(config, env_index: int) -> str:
+  """The training level of global environment `env_index` (round robin)."""
+  levels = get(config.env).train_levels(config)
   return levels[env_index % len(levels)]
-
-
-def make_environment(config: Config, level_name: str, seed: int,
-                     is_test: bool = False):
-  """Builds one environment (in the calling process)."""
-  if config.env == 'atari':
-    import atari57  # pylint: disable=g-import-not-at-top
-    return atari57.make_environment(
-        level_name, seed=seed, is_test=is_test,
-        full_action_space=full_action_space(config),
-        num_action_repeats=config.num_action_repeats)
-  import dmlab30  # pylint: disable=g-import-not-at-top
-  return dmlab30.make_environment(
-      level_name, seed=seed, is_test=is_test, width=config.width,
-      height=config.height, num_action_repeats=config.num_action_repeats,
-      dataset_path=config.dataset_path)
-
-
-def check_levels(config: Config) -> None:
-  """Fails fast on unknown level names (before any process starts)."""
-  levels = train_levels(config)
-  if config.env == 'dmlab' and not config.is_multi_task:
-    name = levels[0]
-    if not name or name in MULTI_TASK_LEVELS.values():
-      raise ConfigError(f'--level_name={name!r} is not a DMLab level.')
-
-
-def suite_scores(config: Config, mean_returns) -> dict:
-  """Running suite scores for summaries during multi-task training.
-
-  DMLab-30 (paper §5.3.1): once every level has finished an episode, the
-  capped and uncapped human-normalised training score. Atari-57: the median
-  human-normalised score once every game has one.
-
-  Args:
-    mean_returns: dict level name -> recent mean episode return.
-  """
-  if not config.is_multi_task:
-    return {}
-  if config.env == 'dmlab':
-    import dmlab30  # pylint: disable=g-import-not-at-top
-    if len(mean_returns) < len(dmlab30.LEVEL_MAPPING):
-      return {}
-    level_returns = {k: [v] for k, v in mean_returns.items()}
-    return {
-        'dmlab30/training_score_capped':
-            dmlab30.compute_human_normalized_score(level_returns, 100),
-        'dmlab30/training_score_uncapped':
-            dmlab30.compute_human_normalized_score(level_returns, None)}
-  import atari57  # pylint: disable=g-import-not-at-top
-  if len(mean_returns) < len(atari57.GAMES):
-    return {}
-  scores = atari57.aggregate_scores(mean_returns, num_bootstrap=1)
-  return {'atari57/training_median_hns': scores['median'],
-          'atari57/training_mean_hns': scores['mean']}

@@ -105,6 +105,28 @@ def log_probs_from_logits_and_actions(policy_logits, actions):
       labels=actions, logits=policy_logits)
 
 
+def _matching_logits(behaviour_policy_logits, target_policy_logits):
+  """Both logits as tensors `[T, B, ..., NUM_ACTIONS]`, checked to agree.
+
+  Raises:
+    ValueError: the two differ in dtype or shape.
+  """
+  behaviour_policy_logits = tf.convert_to_tensor(behaviour_policy_logits)
+  target_policy_logits = tf.convert_to_tensor(target_policy_logits)
+  if behaviour_policy_logits.dtype != target_policy_logits.dtype:
+    raise ValueError(
+        'behaviour_policy_logits and target_policy_logits must have the '
+        f'same dtype; got {behaviour_policy_logits.dtype} and '
+        f'{target_policy_logits.dtype}.')
+  if not behaviour_policy_logits.shape.is_compatible_with(
+      target_policy_logits.shape):
+    raise ValueError(
+        'behaviour_policy_logits and target_policy_logits must have the '
+        f'same shape; got {behaviour_policy_logits.shape} and '
+        f'{target_policy_logits.shape}.')
+  return behaviour_policy_logits, target_policy_logits
+
+
 def from_logits(behaviour_policy_logits,
                 target_policy_logits,
                 actions,
@@ -146,19 +168,8 @@ def from_logits(behaviour_policy_logits,
     ValueError: on rank/shape/dtype mismatches or non-scalar thresholds.
   """
   with _device_scope(device), tf.name_scope(name):
-    behaviour_policy_logits = tf.convert_to_tensor(behaviour_policy_logits)
-    target_policy_logits = tf.convert_to_tensor(target_policy_logits)
-    if behaviour_policy_logits.dtype != target_policy_logits.dtype:
-      raise ValueError(
-          'behaviour_policy_logits and target_policy_logits must have the '
-          f'same dtype; got {behaviour_policy_logits.dtype} and '
-          f'{target_policy_logits.dtype}.')
-    if not behaviour_policy_logits.shape.is_compatible_with(
-        target_policy_logits.shape):
-      raise ValueError(
-          'behaviour_policy_logits and target_policy_logits must have the '
-          f'same shape; got {behaviour_policy_logits.shape} and '
-          f'{target_policy_logits.shape}.')
+    behaviour_policy_logits, target_policy_logits = _matching_logits(
+        behaviour_policy_logits, target_policy_logits)
     target_action_log_probs = log_probs_from_logits_and_actions(
         target_policy_logits, actions)
     behaviour_action_log_probs = log_probs_from_logits_and_actions(
@@ -166,17 +177,12 @@ def from_logits(behaviour_policy_logits,
     log_rhos = target_action_log_probs - behaviour_action_log_probs
     # Already inside the device scope: device=None inherits it.
     vtrace_returns = from_importance_weights(
-        log_rhos=log_rhos,
-        discounts=discounts,
-        rewards=rewards,
-        values=values,
-        bootstrap_value=bootstrap_value,
+        log_rhos=log_rhos, discounts=discounts, rewards=rewards,
+        values=values, bootstrap_value=bootstrap_value,
         clip_rho_threshold=clip_rho_threshold,
-        clip_pg_rho_threshold=clip_pg_rho_threshold,
-        device=None)
+        clip_pg_rho_threshold=clip_pg_rho_threshold, device=None)
     return VTraceFromLogitsReturns(
-        vs=vtrace_returns.vs,
-        pg_advantages=vtrace_returns.pg_advantages,
+        vs=vtrace_returns.vs, pg_advantages=vtrace_returns.pg_advantages,
         log_rhos=log_rhos,
         behaviour_action_log_probs=behaviour_action_log_probs,
         target_action_log_probs=target_action_log_probs)

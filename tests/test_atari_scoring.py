@@ -11,8 +11,9 @@ import pytest
 import atari57
 from atari57 import scoring
 
-_DATA = os.path.join(os.path.dirname(__file__), 'data', 'atari57_table_c1.csv')
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_DATA = os.path.join(_REPO, 'scalable_agent_tf2', 'paper', 'data',
+                     'atari57_table_c1.csv')
 
 
 def _score_at(game, hns):

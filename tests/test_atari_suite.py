@@ -4,23 +4,24 @@ Unit tests cover the pure parts (game lists, --extra, the command lines, the
 finished/unfinished decision on real checkpoints) and the orchestration with
 a stand-in experiment script (a few lines of Python that write what a run
 writes), so the driver's skip / resume / fail-and-continue logic runs without
-TensorFlow training. The e2e test drives the real experiment on two games
-with a tiny budget.
+TensorFlow training (the job runner itself: tests/test_jobs.py). The e2e
+test drives the real experiment on two games with a tiny budget.
 """
 
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import threading
 
 import pytest
 
 import atari57
 from atari57 import suite
+from atari57 import suite_commands
+from atari57 import suite_state
+from scalable_agent_tf2 import run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -184,19 +185,22 @@ def _write_checkpoint(logdir, frames, torso='shallow'):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   counter = tf.Variable(frames, dtype=tf.int64, trainable=False)
   checkpoint = tf.train.Checkpoint(num_env_frames=counter)
-  manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(logdir, suite.CHECKPOINT_DIR), max_to_keep=3)
+  from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
+  manager = checkpoints.make_manager(checkpoint, logdir)
   manager.save()
   with open(os.path.join(logdir, 'config.json'), 'w') as f:
     json.dump({'torso': torso, 'level_name': 'Pong',
                'total_environment_frames': 800}, f)
 
 
-def test_checkpoint_dir_matches_the_runtime():
+def test_checkpoint_dir_matches_the_runtime(tmp_path):
+  # The learner's checkpoints land where the driver looks: both name the
+  # run's files through scalable_agent_tf2.run_dir.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2 import evaluation  # pylint: disable=g-import-not-at-top
-  assert suite.CHECKPOINT_DIR == checkpoints.CHECKPOINT_DIR
-  assert suite.RESULTS_FILE == evaluation.RESULTS_FILE
+  manager = checkpoints.make_manager(tf.train.Checkpoint(), str(tmp_path))
+  assert manager.directory == run_dir.checkpoint_dir(str(tmp_path))
+  assert run_dir.TEST_RESULTS_FILE == 'test_results.json'
 
 
 def test_run_without_checkpoint_is_new(tmp_path):
@@ -229,7 +233,7 @@ def test_a_run_of_another_torso_is_never_skipped_silently(tmp_path):
 def test_unreadable_checkpoint_is_not_finished(tmp_path):
   logdir = str(tmp_path / 'Pong')
   _write_checkpoint(logdir, 400)
-  directory = os.path.join(logdir, suite.CHECKPOINT_DIR)
+  directory = run_dir.checkpoint_dir(logdir)
   for name in os.listdir(directory):
     if name.endswith('.index'):
       with open(os.path.join(directory, name), 'wb') as f:
@@ -291,8 +295,8 @@ def fake_experiment(tmp_path, monkeypatch):
   """Points the driver at the stand-in; returns a reader of its call log."""
   script = tmp_path / 'fake_experiment.py'
   script.write_text(_FAKE_EXPERIMENT)
-  monkeypatch.setattr(suite, '_experiment',
-                      lambda: [sys.executable, str(script)])
+  monkeypatch.setattr(suite_commands, 'experiment_command',
+                      lambda flags: [sys.executable, str(script), *flags])
 
   def fake_frames(logdir):
     path = os.path.join(logdir, 'state.json')
@@ -301,7 +305,7 @@ def fake_experiment(tmp_path, monkeypatch):
     with open(path) as f:
       return json.load(f)['frames']
 
-  monkeypatch.setattr(suite, 'checkpoint_frames', fake_frames)
+  monkeypatch.setattr(suite_state, 'checkpoint_frames', fake_frames)
   monkeypatch.setenv('ALL_GAMES', json.dumps(list(atari57.GAMES)))
   root = tmp_path / 'suite'
 
@@ -465,44 +469,7 @@ def test_multitask_eval_tests_all_57_from_one_run_beside_the_experts(
   assert experts[summary.columns.index('Source')] == 'ours: ' + root
 
 
-# --- Subprocess supervision ---------------------------------------------------
-
-
-def test_run_jobs_logs_each_job_and_reports_every_exit_code(tmp_path, capsys):
-  jobs = [suite.Job(name, [sys.executable, '-c',
-                           'import sys; print("hello %s"); sys.exit(%d)' % (
-                               name, code)],
-                    str(tmp_path / name / 'out.log'), 'start ' + name)
-          for name, code in (('a', 0), ('b', 4), ('c', 0))]
-  exits = []
-  codes = suite.run_jobs(jobs, parallel=2, echo=True,
-                         on_exit=lambda job, code, stop: exits.append(
-                             (job.name, stop)))
-  assert codes == {'a': 0, 'b': 4, 'c': 0}
-  assert sorted(exits) == [('a', False), ('b', False), ('c', False)]
-  out = capsys.readouterr().out
-  assert '[b] hello b' in out and 'start c' in out
-  with open(tmp_path / 'b' / 'out.log') as f:
-    text = f.read()
-  assert 'hello b' in text and sys.executable in text
-
-
-def test_an_interrupt_stops_the_running_job_and_starts_no_other(tmp_path):
-  sleeper = [sys.executable, '-c', 'import time; time.sleep(120)']
-  jobs = [suite.Job(name, sleeper, str(tmp_path / name / 'out.log'))
-          for name in ('a', 'b')]
-  exits = []
-  timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-  timer.start()
-  try:
-    codes = suite.run_jobs(jobs, parallel=1, echo=False,
-                           on_exit=lambda job, code, stop: exits.append(stop))
-  finally:
-    timer.cancel()
-  assert codes == {'a': -signal.SIGTERM, 'b': None,
-                   '__signal__': signal.SIGINT}
-  assert exits == [True]
-  assert not os.path.exists(tmp_path / 'b')
+# The job runner (run_jobs, Ctrl-C) is tested in tests/test_jobs.py.
 
 
 # --- End to end ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Unit tests of the benchmark helpers (bench/run.py, throughput.py, pong.py).
 
-Only the pure parts: steady-state windows and medians of progress lines,
+Only the pure parts: steady-state windows and medians of progress lines (the
+statistic lives in scalable_agent_tf2.run_dir; bench reads it from there),
 /proc parsing (status, cmdline, process discovery on a fake /proc tree), the
 machine block's parsers, the results-file merge, the command lines the
 benchmarks train with, and the Pong summary statistics. No benchmark runs
@@ -21,11 +22,16 @@ if REPO not in sys.path:
   sys.path.insert(0, REPO)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from absl import flags as absl_flags
+
+from bench import memory
 from bench import pong
 from bench import run as bench_run
 from bench import throughput
 from bench import torso_health
 from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2 import experiment
+from scalable_agent_tf2 import run_dir
 
 
 def _progress(times_fps_frames):
@@ -42,20 +48,20 @@ class TestSteadyState:
     records = _progress([(float(t), 1000.0 + t, 100 * t)
                          for t in range(10)])
     # 8 lines before the stop (t < 8); the first 25% of them (2) are start-up.
-    window = throughput.steady_state_window(records, stop_time=8.0,
+    window = run_dir.steady_state_window(records, stop_time=8.0,
                                             warmup_fraction=0.25)
     assert [r['time'] for r in window] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
 
   def test_line_written_at_the_stop_is_excluded(self):
     # The learner's forced final line comes after the SIGTERM.
     records = _progress([(1.0, 10.0, 0), (2.0, 20.0, 0), (3.0, 0.0, 0)])
-    window = throughput.steady_state_window(records, stop_time=3.0,
+    window = run_dir.steady_state_window(records, stop_time=3.0,
                                             warmup_fraction=0.0)
     assert [r['fps'] for r in window] == [10.0, 20.0]
 
   def test_no_stop_time_keeps_every_line(self):
     records = _progress([(1.0, 10.0, 0), (2.0, 20.0, 0)])
-    assert len(throughput.steady_state_window(records, None, 0.0)) == 2
+    assert len(run_dir.steady_state_window(records, None, 0.0)) == 2
 
   def test_stats_median_and_window_rate(self):
     # Start-up line (queue backlog drained fast), then a steady 3000 frames/s
@@ -63,7 +69,7 @@ class TestSteadyState:
     records = _progress([
         (10.0, 9000.0, 9000), (12.0, 3000.0, 15000), (14.0, 3000.0, 21000),
         (16.0, 1000.0, 23000), (18.0, 3000.0, 29000), (19.0, 0.0, 29000)])
-    stats = throughput.steady_state_stats(records, stop_time=18.5,
+    stats = run_dir.steady_state_stats(records, stop_time=18.5,
                                           warmup_fraction=0.2)
     assert stats['total_lines'] == 5
     assert stats['window_lines'] == 4
@@ -72,13 +78,13 @@ class TestSteadyState:
     assert stats['fps_window_mean'] == pytest.approx((29000 - 15000) / 6.0)
 
   def test_stats_of_a_run_without_steady_lines(self):
-    stats = throughput.steady_state_stats([], stop_time=5.0)
+    stats = run_dir.steady_state_stats([], stop_time=5.0)
     assert stats['fps_median'] is None
     assert stats['fps_window_mean'] is None
     assert stats['window_lines'] == 0
 
   def test_single_line_window_has_median_but_no_rate(self):
-    stats = throughput.steady_state_stats(_progress([(1.0, 500.0, 10)]),
+    stats = run_dir.steady_state_stats(_progress([(1.0, 500.0, 10)]),
                                           stop_time=None, warmup_fraction=0.0)
     assert stats['fps_median'] == 500.0
     assert stats['fps_window_mean'] is None
@@ -86,12 +92,12 @@ class TestSteadyState:
   @pytest.mark.parametrize('fraction', [-0.1, 1.0, 1.5])
   def test_rejects_bad_warmup_fraction(self, fraction):
     with pytest.raises(ValueError, match='warmup_fraction'):
-      throughput.steady_state_window(_progress([(1.0, 1.0, 1)]), None,
+      run_dir.steady_state_window(_progress([(1.0, 1.0, 1)]), None,
                                      fraction)
 
   def test_rejects_records_without_fps(self):
     with pytest.raises(ValueError, match='"fps"'):
-      throughput.steady_state_window([{'time': 1.0}], None, 0.0)
+      run_dir.steady_state_window([{'time': 1.0}], None, 0.0)
 
 
 # --- /proc parsing ------------------------------------------------------------
@@ -109,36 +115,36 @@ Threads:\t42
 class TestProc:
 
   def test_parse_status_fields(self):
-    assert throughput.parse_status_kib(STATUS, 'VmHWM') == 987654
-    assert throughput.parse_status_kib(STATUS, 'VmRSS') == 876543
+    assert memory.parse_status_kib(STATUS, 'VmHWM') == 987654
+    assert memory.parse_status_kib(STATUS, 'VmRSS') == 876543
 
   def test_parse_status_missing_field(self):
     # Zombies and kernel threads have no Vm* lines.
-    assert throughput.parse_status_kib('Name:\tpython\nState:\tZ\n',
+    assert memory.parse_status_kib('Name:\tpython\nState:\tZ\n',
                                        'VmHWM') is None
 
   def test_parse_cmdline(self):
     raw = b'/venv/bin/python\x00-m\x00scalable_agent_tf2.experiment\x00' \
           b'--job_name=learner\x00'
-    assert throughput.parse_cmdline(raw) == [
+    assert memory.parse_cmdline(raw) == [
         '/venv/bin/python', '-m', 'scalable_agent_tf2.experiment',
         '--job_name=learner']
-    assert throughput.parse_cmdline(b'') == []
+    assert memory.parse_cmdline(b'') == []
 
   def test_run_role(self):
     base = ['python', '-m', 'scalable_agent_tf2.experiment']
-    assert throughput.run_role(
+    assert memory.run_role(
         base + ['--job_name=learner', '--logdir=/tmp/run1'],
         '/tmp/run1') == 'learner'
-    assert throughput.run_role(
+    assert memory.run_role(
         base + ['--job_name=actor', '--logdir=/tmp/run1', '--task=3'],
         '/tmp/run1') == 'actor 3'
     # Another run's processes (even with a logdir sharing a prefix) and the
     # launcher itself (no --job_name) are not this run's learner/actors.
-    assert throughput.run_role(
+    assert memory.run_role(
         base + ['--job_name=learner', '--logdir=/tmp/run10'],
         '/tmp/run1') is None
-    assert throughput.run_role(base + ['--logdir=/tmp/run1'],
+    assert memory.run_role(base + ['--logdir=/tmp/run1'],
                                '/tmp/run1') is None
 
   def _fake_proc(self, root, pid, argv, hwm_kib, rss_kib):
@@ -163,10 +169,10 @@ class TestProc:
     self._fake_proc(tmp_path, 200, ['python', '--job_name=learner',
                                     '--logdir=/tmp/other'], 9_999_999, 1)
     (tmp_path / 'self').mkdir()  # Non-numeric entries are skipped.
-    assert throughput.find_run_processes(logdir, str(tmp_path)) == {
+    assert memory.find_run_processes(logdir, str(tmp_path)) == {
         'learner': [101], 'actor 0': [102], 'actor 1': [103]}
 
-    sampler = throughput.MemorySampler(logdir, str(tmp_path))
+    sampler = memory.MemorySampler(logdir, str(tmp_path))
     sampler.sample()
     # A later sample with a lower VmHWM (e.g. a restarted actor) keeps the
     # peak.
@@ -182,7 +188,7 @@ class TestProc:
     assert summary['total_rss_mib_at_stop'] == 1325.0
 
   def test_sampler_without_processes(self, tmp_path):
-    sampler = throughput.MemorySampler('/tmp/nothing', str(tmp_path))
+    sampler = memory.MemorySampler('/tmp/nothing', str(tmp_path))
     sampler.sample()
     assert sampler.summary()['learner_peak_rss_mib'] is None
     assert sampler.summary()['actor_peak_rss_mib'] is None
@@ -191,20 +197,46 @@ class TestProc:
 # --- Command lines ------------------------------------------------------------
 
 
+def _resolved(command):
+  """The Config the entry point resolves from `command` (as it parses it)."""
+  assert command[:3] == [sys.executable, '-m',
+                         'scalable_agent_tf2.experiment']
+  values = absl_flags.FlagValues()
+  experiment.define_flags(values)
+  values(['experiment'] + command[3:])
+  return config_lib.Config(**{name: values[name].value for name in
+                              config_lib.Config().to_dict()}).resolve()
+
+
+# Table G.1 (docs/impala.md §4): what --preset=paper gives an Atari run.
+_TABLE_G1 = dict(batch_size=32, unroll_length=20, num_action_repeats=4,
+                 entropy_cost=0.01, baseline_cost=0.5, discounting=0.99,
+                 reward_clipping='abs_one', learning_rate=0.0006, decay=0.99,
+                 momentum=0.0, epsilon=0.01, grad_norm_clip=40.0,
+                 use_lstm=False)
+
+
 def test_throughput_command_uses_the_entry_point_and_table_g1():
   command = throughput.training_command('/tmp/x', 4, 2, 2.0)
   assert command[1:3] == ['-m', 'scalable_agent_tf2.experiment']
   for flag in ('--env=atari', '--preset=paper', '--level_name=Pong',
-               '--torso=shallow',
-               '--batch_size=32', '--unroll_length=20', '--num_actors=4',
-               '--envs_per_actor=2', '--logdir=/tmp/x'):
+               '--torso=shallow', '--num_actors=4', '--envs_per_actor=2',
+               '--logdir=/tmp/x'):
     assert flag in command
+  config = _resolved(command)
+  assert config.batch_size == 32 and config.unroll_length == 20
+  assert (config.num_actors, config.envs_per_actor) == (4, 2)
+  assert config.torso == 'shallow'  # Table 1's model.
 
 
 def test_pong_flags_are_the_paper_atari_hyperparameters():
-  resolved = config_lib.Config(env='atari', preset='paper').resolve()
-  for name, value in pong.PAPER_ATARI_FLAGS:
-    assert getattr(resolved, name) == value, name
+  config = _resolved(pong.training_command('/tmp/p', 10_000_000, 'shallow',
+                                           10.0))
+  for name, value in _TABLE_G1.items():
+    assert getattr(config, name) == value, name
+  # The Table G.1 values are the preset's, not restated on the command line.
+  assert not any(c.startswith(('--batch_size', '--epsilon'))
+                 for c in pong.training_command('/tmp/p', 1, 'deep', 1.0))
 
 
 def test_pong_small_preset_command_leaves_the_values_to_the_preset():
@@ -219,10 +251,11 @@ def test_pong_command_puts_extra_flags_last():
   command = pong.training_command('/tmp/p', 10_000_000, 'deep', 10.0,
                                   ['--batch_size=16', '--num_actors=8'])
   assert command[-2:] == ['--batch_size=16', '--num_actors=8']
-  assert command.index('--batch_size=32') < command.index('--batch_size=16')
+  config = _resolved(command)
+  assert config.batch_size == 16 and config.num_actors == 8
   assert '--torso=deep' in command
   assert '--total_environment_frames=10000000' in command
-  assert '--use_lstm=false' in command
+  assert config.use_lstm is False
 
 
 # --- Machine block and the results file ---------------------------------------

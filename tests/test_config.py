@@ -7,7 +7,6 @@ import pytest
 
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2.config import Config, ConfigError
-from scalable_agent_tf2.runtime import launcher
 
 from runtime_helpers import REPO, child_env
 
@@ -71,6 +70,12 @@ def test_dmlab30_defaults_are_the_released_readme_run():
   assert c.num_actors == 150 and c.batch_size == 32
 
 
+def test_an_empty_level_name_is_the_suites_default_level():
+  assert resolved(env='atari', level_name='').level_name == 'Pong'
+  assert resolved(env='dmlab', level_name='').level_name == (
+      'explore_goal_locations_small')
+
+
 def test_explicit_values_override_defaults():
   c = resolved(env='dmlab', level_name='dmlab30', num_actors=3,
                learning_rate=0.001)
@@ -115,8 +120,8 @@ def test_launcher_flags_round_trip_through_the_entry_point_parser():
   from scalable_agent_tf2 import experiment  # pylint: disable=g-import-not-at-top
   c = resolved(env='dmlab', level_name='dmlab30', num_actors=3,
                dataset_path='', learning_rate=0.000123456789)
-  argv = launcher.config_to_flags(c, job_name='actor', task=2,
-                                  learner_address='localhost:1234')
+  argv = config_lib.to_flags(c, job_name='actor', task=2,
+                             learner_address='localhost:1234')
   fv = flags.FlagValues()
   for name in flags.FLAGS:
     if name in c.to_dict():
@@ -140,3 +145,98 @@ def test_entry_point_rejects_bad_flags_before_starting(flags, message):
       cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=60)
   assert result.returncode != 0
   assert message in result.stderr
+
+
+# --- Command lines: to_flags, experiment_command, parse_extra -----------------
+
+
+def test_to_flags_writes_bools_floats_and_omits_none():
+  flags = config_lib.to_flags({'use_lstm': True, 'learning_rate': 0.1 + 0.2,
+                               'batch_size': None, 'logdir': '/tmp/x'},
+                              use_instruction=False)
+  assert flags == ['--learning_rate=0.30000000000000004', '--logdir=/tmp/x',
+                   '--use_instruction=false', '--use_lstm=true']
+  # An unresolved Config: only the fields that have a value.
+  names = [f.partition('=')[0][2:] for f in config_lib.to_flags(Config())]
+  assert 'batch_size' not in names and 'seed' in names
+  with pytest.raises(ConfigError, match='not_a_field'):
+    config_lib.to_flags(Config(), not_a_field=1)
+
+
+def test_experiment_command_runs_the_entry_point_with_this_python():
+  assert config_lib.experiment_command(['--seed=2']) == [
+      sys.executable, '-m', 'scalable_agent_tf2.experiment', '--seed=2']
+
+
+def test_parse_extra_splits_like_a_shell_and_keeps_the_tokens():
+  tokens = config_lib.parse_extra(
+      '--num_actors=2 --use_lstm --nouse_instruction '
+      '--dataset_path="/data/brady 2008" --dataset_path=')
+  assert tokens == ['--num_actors=2', '--use_lstm', '--nouse_instruction',
+                    '--dataset_path=/data/brady 2008', '--dataset_path=']
+  assert config_lib.parse_extra('') == [] and config_lib.parse_extra(None) == []
+
+
+@pytest.mark.parametrize('text, message', [
+    ('--num_actors 2', "'2' is not a flag"),
+    ('stray', "'stray' is not a flag"),
+    ('--num_actor=2', 'no flag --num_actor'),
+    ('--seed="1', 'cannot be split'),
+    ('--num_actors', 'needs a value'),
+    ('--nonum_actors', 'needs a value'),
+])
+def test_parse_extra_refuses_what_would_make_every_run_fail(text, message):
+  with pytest.raises(ConfigError, match=message):
+    config_lib.parse_extra(text)
+
+
+def test_parse_extra_refuses_reserved_names_with_the_reason():
+  with pytest.raises(ConfigError, match='may not set --logdir: use --root'):
+    config_lib.parse_extra('--seed=2 --logdir=/x', {'logdir': 'use --root'})
+  with pytest.raises(ConfigError, match='may not set --use_lstm'):
+    config_lib.parse_extra('--nouse_lstm', reserved=('use_lstm',))
+  assert config_lib.parse_extra('--seed=2', reserved=('logdir',)) == [
+      '--seed=2']
+
+
+def test_extra_flag_value_follows_absl_last_one_wins():
+  tokens = ['--torso=deep', '--num_actors=3', '--torso=shallow', '--use_lstm',
+            '--nouse_instruction', '--dataset_path=']
+  assert config_lib.extra_flag_value(tokens, 'torso') == 'shallow'
+  assert config_lib.extra_flag_value(tokens, 'num_actors') == '3'
+  assert config_lib.extra_flag_value(tokens, 'use_lstm') == 'true'
+  assert config_lib.extra_flag_value(tokens, 'use_instruction') == 'false'
+  assert config_lib.extra_flag_value(tokens, 'dataset_path') == ''
+  assert config_lib.extra_flag_value(tokens, 'batch_size') is None
+
+
+# --- Flags are generated from the Config fields -------------------------------
+
+
+def test_every_field_is_a_flag_with_its_default_and_help():
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2 import experiment  # pylint: disable=g-import-not-at-top
+  for field in dataclasses.fields(Config):
+    assert field.metadata['help'].strip(), field.name
+    flag = experiment.FLAGS[field.name]
+    assert flag.default == field.default, field.name
+    assert field.metadata['help'] in flag.help, field.name
+    choices = config_lib.field_choices(field)
+    if choices is not None:
+      assert tuple(flag.parser.enum_values) == choices, field.name
+    assert flag.boolean == (config_lib.field_type(field.name) is bool)
+  assert experiment.FLAGS['env'].parser.enum_values == ['atari', 'dmlab']
+
+
+def test_help_states_the_preset_dependent_defaults():
+  from scalable_agent_tf2 import experiment  # pylint: disable=g-import-not-at-top
+  assert experiment.preset_default_help('envs_per_actor') == (
+      ' Default (--env/--preset): atari small 8, paper 4; dmlab 1.')
+  assert experiment.preset_default_help('num_actors') == (
+      ' Default (--env/--preset): dmlab30 150.')
+  assert experiment.preset_default_help('preset') == (
+      ' Default (--env): atari small; dmlab paper.')
+  assert experiment.preset_default_help(
+      'total_environment_frames') == (
+          ' Default (--env/--preset): atari 2e8; dmlab 1e9; dmlab30 1e10.')
+  assert experiment.preset_default_help('seed') == ''

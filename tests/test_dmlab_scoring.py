@@ -1,7 +1,8 @@
 """Tests of the DMLab-30 tables and human-normalised scoring (docs/impala.md §5).
 
 Includes a check of our HUMAN/RANDOM tables against the paper's Table B.1
-(tests/data/dmlab30_table_b1.csv, a verbatim copy of the paper's numbers).
+(scalable_agent_tf2/paper/data/dmlab30_table_b1.csv, a verbatim copy of the
+paper's numbers).
 """
 
 import collections
@@ -13,8 +14,8 @@ import pytest
 
 import dmlab30
 
-_CSV_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data',
-                         'dmlab30_table_b1.csv')
+_CSV_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))), 'scalable_agent_tf2', 'paper', 'data', 'dmlab30_table_b1.csv')
 _TEST_NAMES = list(dmlab30.LEVEL_MAPPING.values())
 
 

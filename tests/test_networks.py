@@ -476,5 +476,4 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_networks_reexports_structures():
   from scalable_agent_tf2 import structures
-  assert networks.EnvOutput is structures.StepOutput
   assert networks.AgentOutput is structures.AgentOutput

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2.runtime import checkpoints
 from scalable_agent_tf2.runtime import run_log
 from scalable_agent_tf2.runtime import unrolls
@@ -60,7 +61,7 @@ def test_checkpoint_frames_reads_the_counter_and_rejects_foreign_files(
     tmp_path):
   logdir = str(tmp_path)
   assert checkpoints.latest_checkpoint(logdir) is None
-  directory = os.path.join(logdir, checkpoints.CHECKPOINT_DIR)
+  directory = run_dir.checkpoint_dir(logdir)
   frames = tf.Variable(1234, dtype=tf.int64)
   manager = tf.train.CheckpointManager(
       tf.train.Checkpoint(num_env_frames=frames), directory, max_to_keep=2)

@@ -11,13 +11,15 @@
 
 Tables print Markdown to stdout; `--out FILE.md` also writes it, `--csv-dir
 DIR` writes one CSV per table, `--strict` turns missing runs/levels/games into
-an error (exit status 1). See `tables` for the log formats and definitions.
+an error (exit status 1). See `tables` for the definitions and
+`scalable_agent_tf2.run_dir` for the log formats.
 """
 
 import argparse
 import os
 import sys
 
+from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2.paper import plots
 from scalable_agent_tf2.paper import tables
 
@@ -51,7 +53,7 @@ def build_parser():
   p.add_argument('--machine', default=None,
                  help='Machine description (default: from `platform`).')
   p.add_argument('--warmup-fraction', type=_fraction,
-                 default=tables.DEFAULT_WARMUP_FRACTION)
+                 default=run_dir.DEFAULT_WARMUP_FRACTION)
   _add_table_flags(p)
 
   p = sub.add_parser('table2', help='Off-policy corrections vs Table 2.')
@@ -108,14 +110,12 @@ def _run(args):
   markdown = tables.render_markdown(result)
   sys.stdout.write(markdown)
   if args.out:
-    with open(args.out, 'w', encoding='utf-8') as f:
-      f.write(markdown)
+    run_dir.write_text_atomic(args.out, markdown)
   if args.csv_dir:
-    os.makedirs(args.csv_dir, exist_ok=True)
     for table in result:
-      with open(os.path.join(args.csv_dir, table.name + '.csv'), 'w',
-                encoding='utf-8', newline='') as f:
-        f.write(tables.render_csv(table))
+      run_dir.write_text_atomic(
+          os.path.join(args.csv_dir, table.name + '.csv'),
+          tables.render_csv(table))
 
 
 def main(argv=None):

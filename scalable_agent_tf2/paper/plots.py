@@ -18,7 +18,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scalable_agent_tf2.paper import tables
+from scalable_agent_tf2 import run_dir
+from scalable_agent_tf2.paper.runs import short_level_name
 
 DEFAULT_WINDOW = 100
 
@@ -34,18 +35,18 @@ def load_curves(logdir):
   Raises:
     ValueError: no episodes.jsonl or malformed records.
   """
-  path = os.path.join(logdir, tables.EPISODES_FILE)
+  path = run_dir.episodes_path(logdir)
   if not os.path.exists(path):
-    raise ValueError('No %s in %s.' % (tables.EPISODES_FILE, logdir))
+    raise ValueError('No %s in %s.' % (run_dir.EPISODES_FILE, logdir))
   per_level = collections.OrderedDict()
-  for index, record in enumerate(tables.read_jsonl(path)):
+  for index, record in enumerate(run_dir.read_jsonl(path)):
     try:
       frames = float(record['frames'])
       episode_return = float(record['episode_return'])
     except (KeyError, TypeError, ValueError):
       raise ValueError('%s record %d needs numeric "frames" and '
                        '"episode_return".' % (path, index + 1)) from None
-    level = str(record.get('level_name', 'unknown')).rsplit('/', 1)[-1]
+    level = short_level_name(record.get('level_name', 'unknown'))
     per_level.setdefault(level, []).append((frames, episode_return))
   curves = collections.OrderedDict()
   for level, points in per_level.items():

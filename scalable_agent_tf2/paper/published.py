@@ -97,6 +97,13 @@ def table2_published(correction, level, replay=False):
   return table[correction].get(level)
 
 
+# --- Test protocols behind Tables 3 and 4 ------------------------------------
+
+# Test episodes per level / game: DMLab-30, paper §5.3.1 (500 per level);
+# Atari-57, paper Appendix G (200 per game). Shorter evaluations are flagged.
+DMLAB30_TEST_EPISODES = 500
+ATARI57_TEST_EPISODES = 200
+
 # --- Table 3: DMLab-30 ---------------------------------------------------------
 
 # (agent, mean capped human-normalised test score in %).
@@ -138,14 +145,6 @@ TABLE_C1_AGENTS = collections.OrderedDict([
     ('reactor', 'Reactor, experts'),
     ('acktr', 'ACKTR'),
 ])
-
-
-def table4_published(agent):
-  """The Table4Row whose `agent` is `agent`, or None."""
-  for row in TABLE4:
-    if row.agent == agent:
-      return row
-  return None
 
 
 # --- Table B.1 / C.1 loaders ----------------------------------------------------

@@ -27,6 +27,15 @@ EXIT_LEARNER_DONE = 0
 EXIT_LEARNER_UNREACHABLE = 3
 EXIT_MISMATCH = 4
 
+# Actor task i seeds TensorFlow with seed * ACTOR_SEED_STRIDE + i: its action
+# sampling is reproducible and differs between actors (docs/determinism.md).
+ACTOR_SEED_STRIDE = 100_000
+
+
+def actor_tf_seed(config: Config) -> int:
+  """The TensorFlow seed of actor task `config.task`."""
+  return config.seed * ACTOR_SEED_STRIDE + config.task
+
 
 def build_agent(config: Config, num_actions: int) -> networks.ImpalaAgent:
   return networks.ImpalaAgent(num_actions, torso=config.torso,
@@ -62,8 +71,10 @@ class Actor:
     transport.connect_actor(config.learner_address, self._actor_address)
     k = config.envs_per_actor
     self._env_indices = [config.task * k + i for i in range(k)]
-    self._num_actions = suites.num_actions(config)
-    self._frame_shape = suites.frame_shape(config)
+    suite = suites.get(config.env)
+    self._num_actions = suite.num_actions(config)
+    self._frame_shape = suite.frame_shape(config)
+    tf.random.set_seed(actor_tf_seed(config))
     self.agent = build_agent(config, self._num_actions)
     self._step = tf.function(self.agent.step)
     self._element_spec = unrolls.queue_element_spec(
@@ -71,7 +82,7 @@ class Actor:
     self.envs = []
     for g in self._env_indices:
       level = suites.level_for_env(config, g)
-      self.envs.append(suites.make_environment(
+      self.envs.append(suite.make_environment(
           config, level, seed=suites.env_seed(config, g)))
     self._level_names = np.array([e.level_name.encode() for e in self.envs],
                                  dtype=object)

@@ -10,13 +10,12 @@ is reported and the next older one is tried; if none can be read the run stops
 with an error instead of starting from scratch over a logdir that has state.
 """
 
-import os
 from typing import Optional
 
 from absl import logging
 import tensorflow as tf
 
-CHECKPOINT_DIR = 'checkpoints'
+from scalable_agent_tf2 import run_dir
 
 
 class CheckpointError(RuntimeError):
@@ -33,7 +32,7 @@ def make_checkpoint(learner, rng: tf.random.Generator) -> tf.train.Checkpoint:
 def make_manager(checkpoint: tf.train.Checkpoint, logdir: str,
                  max_to_keep: int = 3) -> tf.train.CheckpointManager:
   return tf.train.CheckpointManager(
-      checkpoint, os.path.join(logdir, CHECKPOINT_DIR), max_to_keep=max_to_keep)
+      checkpoint, run_dir.checkpoint_dir(logdir), max_to_keep=max_to_keep)
 
 
 def restore_latest(checkpoint: tf.train.Checkpoint,
@@ -68,7 +67,7 @@ def restore_latest(checkpoint: tf.train.Checkpoint,
 
 def latest_checkpoint(logdir: str) -> Optional[str]:
   """Path of the newest checkpoint a learner wrote into `logdir`, or None."""
-  return tf.train.latest_checkpoint(os.path.join(logdir, CHECKPOINT_DIR))
+  return tf.train.latest_checkpoint(run_dir.checkpoint_dir(logdir))
 
 
 def checkpoint_frames(path: str) -> int:

@@ -3,8 +3,8 @@
 The launcher starts every process with the SAME entry point and flags a user
 would type on a cluster (`--job_name=learner` / `--job_name=actor --task=i`),
 so a local run exercises exactly the multi-machine code path, joined through
-TensorFlow's distributed runtime on localhost. It imports no TensorFlow
-itself: it only supervises.
+TensorFlow's distributed runtime on localhost (docs/impala.md §8). It imports
+no TensorFlow itself: it only supervises.
 
   * The whole run lives in a private network namespace when the OS allows it
     (TF servers listen on all interfaces without authentication).
@@ -13,92 +13,49 @@ itself: it only supervises.
     The learner keeps training meanwhile.
   * SIGINT/SIGTERM: the learner is asked to stop (it writes a final
     checkpoint), actors are terminated; anything still alive after 9 s is
-    killed. Children die with the launcher (PR_SET_PDEATHSIG), so no orphan
-    process survives even a SIGKILL of the launcher.
+    killed. Children die with the launcher (`runtime.processes`: the kernel
+    sends them SIGTERM), so no orphan survives even a SIGKILL of the
+    launcher.
+
+Exit status: the learner's (128 + n if a signal n killed it), 128 + n after
+a stop signal n, EXIT_TOO_MANY_RESTARTS when the actors kept dying.
 """
 
-import ctypes
-import ctypes.util
+import dataclasses
 import os
-import signal
-import subprocess
-import sys
 import time
 from typing import List, Optional
 
 from absl import logging
 
+from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2.config import Config
 from scalable_agent_tf2.runtime import netns
 from scalable_agent_tf2.runtime import ports
+from scalable_agent_tf2.runtime import processes
 
 EXIT_TOO_MANY_RESTARTS = 6
-_PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECS = 9.0
+# Restart backoff of an actor: 0.5 s, 1 s, 2 s, ... at most 30 s.
+_FIRST_BACKOFF_SECS = 0.5
+_MAX_BACKOFF_SECS = 30.0
+_POLL_SECS = 0.2
 
 
-def config_to_flags(config: Config, **overrides) -> List[str]:
-  """The command-line flags that reproduce `config` (plus overrides)."""
-  values = dict(config.to_dict(), **overrides)
-  flags = []
-  for name, value in sorted(values.items()):
-    if isinstance(value, bool):
-      value = 'true' if value else 'false'
-    elif isinstance(value, float):
-      value = repr(value)
-    flags.append(f'--{name}={value}')
-  return flags
+@dataclasses.dataclass
+class _Actor:
+  """An actor process and its restart bookkeeping."""
+  child: processes.Child
+  restarts: int = 0
+  restart_at: Optional[float] = None
+  finished: bool = False  # Exited 0: the learner closed the queue.
 
 
-def _die_with_parent():
-  # Runs in the child between fork and exec.
-  libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-  libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class _Child:
-  """One supervised process."""
-
-  def __init__(self, name: str, argv: List[str], log_path: Optional[str]):
-    self.name = name
-    self.argv = argv
-    self.log_path = log_path
-    self.proc: Optional[subprocess.Popen] = None
-    self.restarts = 0
-    self.restart_at: Optional[float] = None
-    self.finished = False
-
-  def start(self):
-    env = dict(os.environ)
-    env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    out = None
-    if self.log_path:
-      out = open(self.log_path, 'ab')
-    self.proc = subprocess.Popen(
-        self.argv, stdout=out, stderr=subprocess.STDOUT if out else None,
-        env=env, preexec_fn=_die_with_parent, start_new_session=True)
-    if out:
-      out.close()
-    self.restart_at = None
-
-  def poll(self) -> Optional[int]:
-    return None if self.proc is None else self.proc.poll()
-
-  def signal(self, signum):
-    if self.proc is not None and self.proc.poll() is None:
-      try:
-        self.proc.send_signal(signum)
-      except ProcessLookupError:
-        pass
-
-
-def _describe_exit(code: int) -> str:
-  if code < 0:
-    try:
-      return f'signal {signal.Signals(-code).name}'
-    except ValueError:
-      return f'signal {-code}'
-  return f'exit code {code}'
+def _child_env():
+  env = dict(os.environ)
+  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  return env
 
 
 class Launcher:
@@ -107,6 +64,7 @@ class Launcher:
   def __init__(self, config: Config):
     self.config = config
     self._signals: List[int] = []
+    self._total_restarts = 0
 
   def _setup_network(self):
     if self.config.netns == 'off':
@@ -123,97 +81,104 @@ class Launcher:
           'cluster servers listen on ALL interfaces without authentication. '
           'Firewall the ports or run where user namespaces are allowed.', e)
 
-  def _entry(self) -> List[str]:
-    return [sys.executable, '-m', 'scalable_agent_tf2.experiment']
+  def _command(self, **overrides) -> List[str]:
+    return config_lib.experiment_command(config_lib.to_flags(
+        self.config, netns='off', **overrides))
+
+  def _children(self, address: str):
+    """The learner (output: ours) and the actors (output: their logs)."""
+    env = _child_env()
+    learner = processes.Child(
+        'learner', self._command(job_name='learner', learner_address=address),
+        env=env)
+    actors = [
+        _Actor(processes.Child(
+            f'actor {i}', self._command(job_name='actor', task=i,
+                                        learner_address=address),
+            log_path=run_dir.actor_log_path(self.config.logdir, i), env=env))
+        for i in range(self.config.num_actors)]
+    return learner, actors
 
   def run(self) -> int:
     config = self.config
     self._setup_network()
-    os.makedirs(os.path.join(config.logdir, 'logs'), exist_ok=True)
+    os.makedirs(run_dir.logs_dir(config.logdir), exist_ok=True)
     address = f'localhost:{ports.free_port()}'
-    learner = _Child('learner', self._entry() + config_to_flags(
-        config, job_name='learner', learner_address=address, netns='off'),
-                     log_path=None)
-    actors = [
-        _Child(f'actor {i}', self._entry() + config_to_flags(
-            config, job_name='actor', task=i, learner_address=address,
-            netns='off'),
-               log_path=os.path.join(config.logdir, 'logs', f'actor_{i}.log'))
-        for i in range(config.num_actors)]
-    for s in (signal.SIGINT, signal.SIGTERM):
-      signal.signal(s, lambda signum, _: self._signals.append(signum))
+    learner, actors = self._children(address)
+    everyone = [learner] + [a.child for a in actors]
     logging.info('Starting the learner at %s and %d actor processes '
                  '(%d environments each); actor logs in %s.', address,
                  config.num_actors, config.envs_per_actor,
-                 os.path.join(config.logdir, 'logs'))
-    learner.start()
-    for a in actors:
-      a.start()
-    total_restarts = 0
-    try:
-      while True:
-        if self._signals:
-          logging.info('Launcher got signal %d: stopping the run.',
-                       self._signals[0])
-          self._stop(learner, actors)
-          return 128 + self._signals[0]
-        code = learner.poll()
-        if code is not None:
-          if code != 0:
-            logging.error('The learner exited with %s.', _describe_exit(code))
-          self._stop(learner, actors)
-          return code if code >= 0 else 128 - code
-        now = time.time()
-        for a in actors:
-          if a.finished:
-            continue
-          if a.restart_at is not None:
-            if now >= a.restart_at:
-              logging.info('Restarting %s (restart %d).', a.name, a.restarts)
-              a.start()
-            continue
-          code = a.poll()
-          if code is None:
-            continue
-          if code == 0:
-            a.finished = True  # The learner closed the queue.
-            continue
-          total_restarts += 1
-          a.restarts += 1
-          if total_restarts > config.max_actor_restarts:
-            logging.error(
-                '%s exited with %s; %d actor restarts exceed '
-                '--max_actor_restarts=%d: stopping the run.', a.name,
-                _describe_exit(code), total_restarts,
-                config.max_actor_restarts)
-            self._stop(learner, actors)
-            return EXIT_TOO_MANY_RESTARTS
-          backoff = min(30.0, 0.5 * 2 ** (a.restarts - 1))
-          a.restart_at = now + backoff
-          logging.warning('%s died (%s); restarting in %.1f s (%d/%d '
-                          'restarts). See %s.', a.name, _describe_exit(code),
-                          backoff, total_restarts, config.max_actor_restarts,
-                          a.log_path)
-        time.sleep(0.2)
-    finally:
-      for a in [learner] + actors:
-        a.signal(signal.SIGKILL)
-
-  def _stop(self, learner: _Child, actors: List[_Child]) -> None:
-    """Learner: SIGTERM (final checkpoint). Actors: SIGTERM. Then SIGKILL."""
-    learner.signal(signal.SIGTERM)
-    for a in actors:
-      a.signal(signal.SIGTERM)
-    deadline = time.time() + STOP_GRACE_SECS
-    for child in [learner] + actors:
-      if child.proc is None:
-        continue
+                 run_dir.logs_dir(config.logdir))
+    with processes.on_signals(self._signals.append):
       try:
-        child.proc.wait(timeout=max(0.0, deadline - time.time()))
-      except subprocess.TimeoutExpired:
-        logging.warning('%s did not stop in time; killing it.', child.name)
-        child.signal(signal.SIGKILL)
-        child.proc.wait()
+        for child in everyone:
+          child.start()
+        while True:
+          if self._signals:
+            logging.info('Launcher got signal %d: stopping the run.',
+                         self._signals[0])
+            self._stop(everyone)
+            return 128 + self._signals[0]
+          code = learner.poll()
+          if code is not None:
+            if code != 0:
+              logging.error('The learner exited with %s.',
+                            processes.describe_exit(code))
+            self._stop(everyone)
+            return processes.exit_status(code)
+          if not self._supervise(actors):
+            self._stop(everyone)
+            return EXIT_TOO_MANY_RESTARTS
+          time.sleep(_POLL_SECS)
+      finally:
+        processes.kill_all(everyone)
+
+  def _supervise(self, actors: List[_Actor]) -> bool:
+    """Restarts dead actors when due; False once too many restarts."""
+    now = time.time()
+    for actor in actors:
+      if actor.finished:
+        continue
+      if actor.restart_at is not None:
+        if now >= actor.restart_at:
+          logging.info('Restarting %s (restart %d).', actor.child.name,
+                       actor.restarts)
+          actor.child.start()
+          actor.restart_at = None
+        continue
+      code = actor.child.poll()
+      if code is None:
+        continue
+      if code == 0:
+        actor.finished = True
+        continue
+      if not self._schedule_restart(actor, code, now):
+        return False
+    return True
+
+  def _schedule_restart(self, actor: _Actor, code: int, now: float) -> bool:
+    self._total_restarts += 1
+    actor.restarts += 1
+    limit = self.config.max_actor_restarts
+    if self._total_restarts > limit:
+      logging.error('%s exited with %s; %d actor restarts exceed '
+                    '--max_actor_restarts=%d: stopping the run.',
+                    actor.child.name, processes.describe_exit(code),
+                    self._total_restarts, limit)
+      return False
+    backoff = min(_MAX_BACKOFF_SECS,
+                  _FIRST_BACKOFF_SECS * 2 ** (actor.restarts - 1))
+    actor.restart_at = now + backoff
+    logging.warning('%s died (%s); restarting in %.1f s (%d/%d restarts). '
+                    'See %s.', actor.child.name, processes.describe_exit(code),
+                    backoff, self._total_restarts, limit,
+                    actor.child.log_path)
+    return True
+
+  def _stop(self, children: List[processes.Child]) -> None:
+    """SIGTERM to all (the learner writes a final checkpoint), then SIGKILL."""
+    processes.stop(children, STOP_GRACE_SECS, log=logging.warning)
 
 
 def run(config: Config) -> int:

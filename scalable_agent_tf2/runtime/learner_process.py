@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import learner as learner_lib
+from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2 import suites
 from scalable_agent_tf2.runtime import actor as actor_lib
 from scalable_agent_tf2.runtime import checkpoints
@@ -27,7 +28,7 @@ from scalable_agent_tf2.runtime import unrolls
 
 EXIT_OK = 0
 EXIT_NON_FINITE = 5
-EXIT_ERROR = 1
+
 
 class NonFiniteLossError(RuntimeError):
   pass
@@ -41,8 +42,11 @@ class LearnerProcess:
     os.makedirs(config.logdir, exist_ok=True)
     self._check_and_save_config()
     transport.connect_learner(config.learner_address)
-    num_actions = suites.num_actions(config)
-    frame_shape = suites.frame_shape(config)
+    self.suite = suites.get(config.env)
+    num_actions = self.suite.num_actions(config)
+    frame_shape = self.suite.frame_shape(config)
+    # The initial weights are a function of --seed (docs/determinism.md).
+    tf.random.set_seed(config.seed)
     self.agent = actor_lib.build_agent(config, num_actions)
     self.learner = learner_lib.Learner(self.agent, config)
     logging.info('Learner step on %s; V-trace on %s.', self.learner.device,
@@ -76,10 +80,10 @@ class LearnerProcess:
       self.save('initial')
 
   def _check_and_save_config(self):
-    saved = config_lib.load_saved(self.config.logdir)
-    if saved is not None:
+    saved = run_dir.read_config(self.config.logdir)
+    if saved:
       config_lib.check_resume_compatible(saved, self.config)
-    self.config.save(os.path.join(self.config.logdir, config_lib.CONFIG_FILE))
+    self.config.save(self.config.logdir)
 
   @property
   def frames(self) -> int:
@@ -121,7 +125,7 @@ class LearnerProcess:
         scalars = {k: float(v) for k, v in stats._asdict().items()
                    if k not in ('finite', 'num_env_frames', 'num_updates')}
         self.log.maybe_write(frames, updates, scalars, self.queue.size(),
-                             extra_scalars=suites.suite_scores(
+                             extra_scalars=self.suite.training_scores(
                                  config, self.log.mean_returns()))
         if time.time() - last_checkpoint >= config.checkpoint_secs:
           self.save('periodic')
@@ -166,7 +170,7 @@ class LearnerProcess:
       self.save('final')
       self.log.maybe_write(self.frames, int(self.learner.num_updates.numpy()),
                            {}, 0, force=True,
-                           extra_scalars=suites.suite_scores(
+                           extra_scalars=self.suite.training_scores(
                                self.config, self.log.mean_returns()))
       if self._error is not None:
         logging.error('Learner failed: %r', self._error)

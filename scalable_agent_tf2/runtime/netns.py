@@ -24,8 +24,6 @@ _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 
-ENV_MARKER = 'SCALABLE_AGENT_TF2_NETNS'
-
 
 class NetnsUnavailable(OSError):
   pass
@@ -77,9 +75,5 @@ def enter_private_network() -> str:
     _write('/proc/self/gid_map', f'{gid} {gid} 1')
     how = 'user + network namespace'
   _loopback_up()
-  os.environ[ENV_MARKER] = '1'
   return how
 
-
-def in_private_network() -> bool:
-  return os.environ.get(ENV_MARKER) == '1'

@@ -1,0 +1,96 @@
+"""The checks behind `Config.validate()`, one concern each.
+
+Each check takes a resolved `Config` and raises `config.ConfigError` with a
+message naming the flag (and the fix) for a value or combination that cannot
+run, so a run never starts with a silent misconfiguration.
+"""
+
+import dataclasses
+
+from scalable_agent_tf2.config import ConfigError
+from scalable_agent_tf2.config import field_choices
+from scalable_agent_tf2 import suites
+
+
+def _check(condition: bool, message: str) -> None:
+  if not condition:
+    raise ConfigError(message)
+
+
+def _check_choices(c) -> None:
+  for field in dataclasses.fields(c):
+    choices = field_choices(field)
+    if field.name == 'preset':
+      choices = suites.get(c.env).presets  # Only the suite's own presets.
+    if choices is None or getattr(c, field.name) in choices:
+      continue
+    if field.name == 'job_name':
+      raise ConfigError(f'--job_name must be one of {choices[1:]} or '
+                        'empty (local run).')
+    raise ConfigError(f'--{field.name} must be one of {choices}.')
+
+
+def _check_counts(c) -> None:
+  for name in ('batch_size', 'unroll_length', 'num_action_repeats',
+               'total_environment_frames', 'num_actors', 'envs_per_actor',
+               'test_num_episodes', 'width', 'height'):
+    _check(getattr(c, name) >= 1, f'--{name} must be >= 1.')
+  _check(c.task >= 0, '--task must be >= 0.')
+  _check(c.seed >= 1, '--seed must be >= 1 (environment i gets seed '
+         'i + 1 + 100000 * (seed - 1), docs/impala.md §5).')
+  _check(c.task < c.num_actors or c.job_name != 'actor',
+         f'--task={c.task} but --num_actors={c.num_actors}: actor tasks are '
+         '0..num_actors-1 (the task picks the level and seed).')
+
+
+def _check_learning(c) -> None:
+  _check(0.0 < c.discounting <= 1.0, '--discounting must be in (0, 1].')
+  _check(0.0 <= c.decay < 1.0, '--decay must be in [0, 1).')
+  _check(0.0 <= c.momentum < 1.0, '--momentum must be in [0, 1).')
+  _check(c.epsilon > 0.0, '--epsilon must be > 0.')
+  _check(c.learning_rate > 0.0, '--learning_rate must be > 0.')
+  _check(c.grad_norm_clip >= 0.0,
+         '--grad_norm_clip must be >= 0 (0 = no clipping).')
+  _check(c.entropy_cost >= 0.0 and c.baseline_cost >= 0.0,
+         '--entropy_cost and --baseline_cost must be >= 0.')
+
+
+def _check_runtime(c) -> None:
+  _check(c.queue_capacity >= 0, '--queue_capacity must be >= 0.')
+  _check(c.effective_queue_capacity >= c.batch_size,
+         '--queue_capacity must be at least --batch_size (or 0 for '
+         '2 * batch_size): the learner dequeues batch_size unrolls at once.')
+  for name in ('checkpoint_secs', 'summary_secs', 'progress_secs'):
+    _check(getattr(c, name) > 0, f'--{name} must be > 0.')
+  _check(c.max_actor_restarts >= 0, '--max_actor_restarts must be >= 0.')
+
+
+def _check_addresses(c) -> None:
+  if c.job_name:
+    _check(bool(c.learner_address),
+           f'--job_name={c.job_name} needs --learner_address=host:port (the '
+           'learner\'s address in the cluster).')
+  for name in ('learner_address', 'actor_address'):
+    address = getattr(c, name)
+    _check(not address or _is_host_port(address),
+           f'--{name} must be host:port, got {address!r}.')
+
+
+def _check_level(c) -> None:
+  """The level belongs to --env (another suite's multi-task level does not)."""
+  for env in suites.names():
+    other = suites.get(env).multi_task_level
+    _check(env == c.env or c.level_name != other,
+           f'--level_name={other} is the multi-task level of --env={env}, '
+           f'not of --env={c.env}.')
+  suites.get(c.env).check_level(c)
+
+
+def _is_host_port(address: str) -> bool:
+  host, sep, port = address.rpartition(':')
+  return bool(sep) and bool(host) and port.isdigit() and 0 < int(port) < 65536
+
+
+# In the order `Config.validate` runs them.
+CHECKS = (_check_choices, _check_counts, _check_learning, _check_runtime,
+          _check_addresses, _check_level)
