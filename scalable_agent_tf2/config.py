@@ -136,6 +136,11 @@ class Config:
       enum=('auto', 'cpu', 'gpu'))
   vtrace_device: str = _field('cpu', 'Where V-trace runs (the paper: CPU).',
                               enum=('cpu', 'learner'))
+  num_learners: int = _field(
+      1, 'Synchronous learner replicas on the learner host (paper §3.1): '
+      'each update gives every replica batch_size / N unrolls and sums their '
+      'gradients. On N GPUs when TensorFlow sees them, else on N logical CPU '
+      'devices. Must divide --batch_size.')
 
   # -- Derived ---------------------------------------------------------------
 

@@ -63,6 +63,11 @@ def _check_runtime(c) -> None:
   for name in ('checkpoint_secs', 'summary_secs', 'progress_secs'):
     _check(getattr(c, name) > 0, f'--{name} must be > 0.')
   _check(c.max_actor_restarts >= 0, '--max_actor_restarts must be >= 0.')
+  _check(c.num_learners >= 1, '--num_learners must be >= 1.')
+  _check(c.batch_size % c.num_learners == 0,
+         f'--num_learners={c.num_learners} must divide --batch_size='
+         f'{c.batch_size}: every learner replica trains on an equal share '
+         'of each batch.')
 
 
 def _check_addresses(c) -> None:

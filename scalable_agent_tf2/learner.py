@@ -12,6 +12,7 @@ checkpoint saves. Time alignment follows the released code (docs/impala.md §3):
 """
 
 import collections
+import contextlib
 from typing import Optional
 
 import tensorflow as tf
@@ -140,30 +141,72 @@ def learner_device(preference: str = 'auto') -> str:
   return '/device:CPU:0'
 
 
-class Learner(tf.Module):
-  """Holds the agent, the optimiser and the counters a checkpoint saves."""
+def _all_reduce(op, value):
+  """Sums or averages `value` over the learner replicas (identity for one).
 
-  def __init__(self, agent, config, device: Optional[str] = None):
+  The losses are sums over time and batch (docs/impala.md §3), so the SUM of
+  the replicas' gradients on batch_size / N unrolls each is exactly the
+  gradient one learner computes on the whole batch.
+  """
+  context = tf.distribute.get_replica_context()
+  if not tf.distribute.has_strategy() or context is None:
+    return value
+  return context.all_reduce(op, value)
+
+
+def _batch_shard(index: int, count: int, structure):
+  """Rows [index * B/count, (index + 1) * B/count) of every [B, ...] leaf."""
+  def shard(t):
+    t = tf.convert_to_tensor(t)
+    size = tf.shape(t)[0] // count
+    return t[index * size:(index + 1) * size]
+  return tf.nest.map_structure(shard, structure)
+
+
+class Learner(tf.Module):
+  """Holds the agent, the optimiser and the counters a checkpoint saves.
+
+  With `strategy` (a `tf.distribute.MirroredStrategy` over N devices, see
+  `runtime/replicas.py`) every variable has one replica-local copy per
+  device; construct the agent and this Learner inside `strategy.scope()`.
+  Each update splits the dequeued batch into N equal shards, one per
+  replica, all-reduces (sums) the gradients, and applies the same clipped
+  update on every replica, so the copies stay equal and a checkpoint holds
+  one copy of each (resumable with any N, also 1).
+  """
+
+  def __init__(self, agent, config, device: Optional[str] = None,
+               strategy: Optional[tf.distribute.Strategy] = None):
     super().__init__(name='learner')
     self._config = config
     self.agent = agent
+    self.strategy = strategy
     self.device = device or learner_device(config.learner_device)
-    with tf.device('/cpu:0'):
-      # int64: 1e10 frames (DMLab-30) overflow int32.
-      self.num_env_frames = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                        name='num_env_frames')
-      self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                     name='num_updates')
-    with tf.device(self.device):
-      self.learning_rate = tf.Variable(config.learning_rate, dtype=tf.float32,
-                                       trainable=False, name='learning_rate')
-      self.optimizer = optimizers.RMSPropTF1(
-          learning_rate=self.learning_rate, decay=config.decay,
-          momentum=config.momentum, epsilon=config.epsilon)
+    with self._scope():
+      with tf.device('/cpu:0'):
+        # int64: 1e10 frames (DMLab-30) overflow int32.
+        self.num_env_frames = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                          name='num_env_frames')
+        self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                       name='num_updates')
+      with tf.device(self.device):
+        self.learning_rate = tf.Variable(
+            config.learning_rate, dtype=tf.float32, trainable=False,
+            name='learning_rate')
+        self.optimizer = optimizers.RMSPropTF1(
+            learning_rate=self.learning_rate, decay=config.decay,
+            momentum=config.momentum, epsilon=config.epsilon)
+
+  @property
+  def num_replicas(self) -> int:
+    return self.strategy.num_replicas_in_sync if self.strategy else 1
+
+  def _scope(self):
+    return self.strategy.scope() if self.strategy else contextlib.nullcontext()
 
   def initialize(self, example_batch):
     """Creates agent and optimiser variables (needed before a restore)."""
-    with tf.device(self.device):
+    with self._scope(), tf.device(self.device):
       self.agent.unroll(example_batch.agent_outputs.action,
                         example_batch.env_outputs, example_batch.agent_state)
       self.optimizer.initialize(self.agent.trainable_variables)
@@ -178,49 +221,68 @@ class Learner(tf.Module):
       policy_version: optional int64 [B], the parameter version each unroll
         was acted with (for the policy-lag summary).
     """
+    if policy_version is None:
+      policy_version = tf.fill(tf.shape(actor_output.level_name),
+                               tf.cast(self.num_updates, tf.int64))
+    if self.strategy is None:
+      with tf.device(self.device):
+        return self._replica_step(actor_output, policy_version)
+    count = self.num_replicas
+    shards = self.strategy.experimental_distribute_values_from_function(
+        lambda context: _batch_shard(context.replica_id_in_sync_group, count,
+                                     (actor_output, policy_version)))
+    stats = self.strategy.run(lambda shard: self._replica_step(*shard),
+                              args=(shards,))
+    # Every replica returns the same all-reduced statistics.
+    return tf.nest.map_structure(
+        lambda v: self.strategy.experimental_local_results(v)[0], stats)
+
+  def _replica_step(self, actor_output, policy_version):
+    """The update on this replica's [B/N, T+1, ...] share of the batch."""
     config = self._config
     actor_output = batch_major_to_time_major(actor_output)
-    with tf.device(self.device):
-      variables = self.agent.trainable_variables
-      with tf.GradientTape() as tape:
-        losses, targets, batch = compute_loss(self.agent, actor_output, config)
-      gradients = tape.gradient(losses.total, variables)
-      gradients, grad_norm = optimizers.clip_gradients(
-          gradients, config.grad_norm_clip or None)
-      # Linear decay to 0 over total_environment_frames (released code:
-      # polynomial_decay with power 1), evaluated at the frames seen so far.
-      learning_rate = optimizers.linear_decay_learning_rate(
-          config.learning_rate, self.num_env_frames,
-          config.total_environment_frames)
-      self.learning_rate.assign(learning_rate)
-      # Never apply a non-finite update: the runtime stops the run on
-      # `finite == False` and the last good checkpoint stays intact.
-      finite = tf.math.is_finite(losses.total) & tf.math.is_finite(grad_norm)
-      # Policy lag: updates applied since the acting parameters were published.
-      if policy_version is None:
-        lag = tf.constant(0.0)
-      else:
-        lag = tf.reduce_mean(tf.cast(
-            self.num_updates - tf.cast(policy_version, tf.int64), tf.float32))
-      if finite:
-        self.optimizer.apply(gradients, variables)
-        self.num_env_frames.assign_add(config.frames_per_update)
-        self.num_updates.assign_add(1)
-      probs = tf.nn.softmax(batch.target_policy_logits)
-      entropy = -tf.reduce_mean(
-          tf.reduce_sum(probs * tf.nn.log_softmax(batch.target_policy_logits),
-                        axis=-1))
-      clipped_rho = tf.reduce_mean(tf.minimum(1.0, tf.exp(targets.log_rhos)))
-      return TrainStats(
-          total_loss=losses.total,
-          policy_gradient_loss=losses.policy_gradient,
-          baseline_loss=losses.baseline,
-          entropy_loss=losses.entropy,
-          entropy=entropy,
-          learning_rate=learning_rate,
-          grad_norm=grad_norm,
-          num_env_frames=self.num_env_frames.read_value(),
-          num_updates=self.num_updates.read_value(),
-          mean_policy_lag=lag,
-          mean_clipped_rho=clipped_rho,
-          finite=finite)
+    variables = self.agent.trainable_variables
+    with tf.GradientTape() as tape:
+      losses, targets, batch = compute_loss(self.agent, actor_output, config)
+    sum_, mean = tf.distribute.ReduceOp.SUM, tf.distribute.ReduceOp.MEAN
+    gradients = _all_reduce(sum_, tape.gradient(losses.total, variables))
+    losses = tf.nest.map_structure(
+        lambda x: x if x is None else _all_reduce(sum_, x), losses)
+    # Clipping sees the all-reduced gradient: the global norm of the batch.
+    gradients, grad_norm = optimizers.clip_gradients(
+        gradients, config.grad_norm_clip or None)
+    # Linear decay to 0 over total_environment_frames (released code:
+    # polynomial_decay with power 1), evaluated at the frames seen so far.
+    learning_rate = optimizers.linear_decay_learning_rate(
+        config.learning_rate, self.num_env_frames,
+        config.total_environment_frames)
+    self.learning_rate.assign(learning_rate)
+    # Never apply a non-finite update: the runtime stops the run on
+    # `finite == False` and the last good checkpoint stays intact.
+    finite = tf.math.is_finite(losses.total) & tf.math.is_finite(grad_norm)
+    # Policy lag: updates applied since the acting parameters were published.
+    lag = _all_reduce(mean, tf.reduce_mean(tf.cast(
+        self.num_updates - tf.cast(policy_version, tf.int64), tf.float32)))
+    if finite:
+      self.optimizer.apply(gradients, variables)
+      # The whole batch counts once, on every replica's copy.
+      self.num_env_frames.assign_add(config.frames_per_update)
+      self.num_updates.assign_add(1)
+    probs = tf.nn.softmax(batch.target_policy_logits)
+    entropy = _all_reduce(mean, -tf.reduce_mean(tf.reduce_sum(
+        probs * tf.nn.log_softmax(batch.target_policy_logits), axis=-1)))
+    clipped_rho = _all_reduce(mean, tf.reduce_mean(
+        tf.minimum(1.0, tf.exp(targets.log_rhos))))
+    return TrainStats(
+        total_loss=losses.total,
+        policy_gradient_loss=losses.policy_gradient,
+        baseline_loss=losses.baseline,
+        entropy_loss=losses.entropy,
+        entropy=entropy,
+        learning_rate=learning_rate,
+        grad_norm=grad_norm,
+        num_env_frames=self.num_env_frames.read_value(),
+        num_updates=self.num_updates.read_value(),
+        mean_policy_lag=lag,
+        mean_clipped_rho=clipped_rho,
+        finite=finite)

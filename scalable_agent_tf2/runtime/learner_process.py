@@ -7,6 +7,7 @@ the queue (which wakes the blocked dequeue and any blocked actor), joins the
 worker and writes a final checkpoint.
 """
 
+import contextlib
 import os
 import signal
 import threading
@@ -22,6 +23,7 @@ from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2 import suites
 from scalable_agent_tf2.runtime import actor as actor_lib
 from scalable_agent_tf2.runtime import checkpoints
+from scalable_agent_tf2.runtime import replicas
 from scalable_agent_tf2.runtime import run_log
 from scalable_agent_tf2.runtime import transport
 from scalable_agent_tf2.runtime import unrolls
@@ -41,15 +43,26 @@ class LearnerProcess:
     self.config = config
     os.makedirs(config.logdir, exist_ok=True)
     self._check_and_save_config()
+    # Replica devices must exist before TensorFlow starts (runtime/replicas).
+    devices = replicas.configure_devices(config.num_learners,
+                                         config.learner_device)
     transport.connect_learner(config.learner_address)
     self.suite = suites.get(config.env)
     num_actions = self.suite.num_actions(config)
     frame_shape = self.suite.frame_shape(config)
     # The initial weights are a function of --seed (docs/determinism.md).
     tf.random.set_seed(config.seed)
-    self.agent = actor_lib.build_agent(config, num_actions)
-    self.learner = learner_lib.Learner(self.agent, config)
-    logging.info('Learner step on %s; V-trace on %s.', self.learner.device,
+    strategy = replicas.make_strategy(devices, transport.LEARNER_TASK)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+      self.agent = actor_lib.build_agent(config, num_actions)
+      self.learner = learner_lib.Learner(self.agent, config,
+                                         strategy=strategy)
+    logging.info('Learner step on %s (%d replica(s), %d unrolls each); '
+                 'V-trace on %s.',
+                 ', '.join(replicas.replica_devices(strategy,
+                                                    self.learner.device)),
+                 self.learner.num_replicas,
+                 config.batch_size // self.learner.num_replicas,
                  '/cpu:0' if config.vtrace_device == 'cpu' else 'the learner '
                  'device')
     element_spec = unrolls.queue_element_spec(
@@ -105,7 +118,11 @@ class LearnerProcess:
     try:
       while not self._stop.is_set() and \
           self.frames < config.total_environment_frames:
+        wait_start = time.time()
         element, versions = self.queue.dequeue_many(config.batch_size)
+        # One shared queue and one dequeue feed every replica its share of
+        # the batch (runtime/replicas.py); the wait is the learner's idle time.
+        dequeue_wait_secs = time.time() - wait_start
         stats = self.learner.train_step(element, versions)
         if not bool(stats.finite):
           raise NonFiniteLossError(
@@ -124,6 +141,7 @@ class LearnerProcess:
         self.log.record_episodes(episodes, frames)
         scalars = {k: float(v) for k, v in stats._asdict().items()
                    if k not in ('finite', 'num_env_frames', 'num_updates')}
+        scalars['dequeue_wait_secs'] = dequeue_wait_secs
         self.log.maybe_write(frames, updates, scalars, self.queue.size(),
                              extra_scalars=self.suite.training_scores(
                                  config, self.log.mean_returns()))

@@ -20,7 +20,8 @@ from typing import Sequence
 import tensorflow as tf
 
 LEARNER_JOB = 'learner'
-LEARNER_CPU = '/job:learner/replica:0/task:0/device:CPU:0'
+LEARNER_TASK = '/job:learner/replica:0/task:0'
+LEARNER_CPU = LEARNER_TASK + '/device:CPU:0'
 
 
 def cluster_spec(learner_address: str, actor_address: str = ''):
