@@ -13,7 +13,7 @@ EXTRA ?=
 
 .PHONY: venv test test-fast lint bench bench-pong clean train train-atari57 \
         eval-atari57 train-dmlab30 eval-dmlab30 table1 table2 table3 table4 \
-        curves
+        curves soak
 
 venv: $(STAMP)
 
@@ -65,7 +65,7 @@ train-atari57: $(STAMP)
 	$(PY) -m atari57.suite train --root=$(ATARI_ROOT) \
 	  --frames_per_game=$(ATARI_FRAMES) --torso=$(ATARI_TORSO) \
 	  --games="$(GAMES)" --parallel=$(PARALLEL) --multitask=$(MULTITASK) \
-	  --extra="$(EXTRA)"
+	  --pbt=$(PBT) --extra="$(EXTRA)"
 
 eval-atari57: $(STAMP)
 	$(PY) -m atari57.suite eval --root=$(ATARI_ROOT) --episodes=$(EPISODES) \
@@ -77,11 +77,55 @@ eval-atari57: $(STAMP)
 DMLAB_LOGDIR ?= $(LOGDIR)/dmlab30
 DMLAB_EPISODES ?= 500
 train-dmlab30: $(STAMP)
-	$(PY) -m dmlab30.suite train --logdir=$(DMLAB_LOGDIR) --extra="$(EXTRA)"
+	$(PY) -m dmlab30.suite train --logdir=$(DMLAB_LOGDIR) --pbt=$(PBT) \
+	  --parallel=$(PARALLEL) --extra="$(EXTRA)"
 
 eval-dmlab30: $(STAMP)
 	$(PY) -m dmlab30.suite eval --logdir=$(DMLAB_LOGDIR) \
 	  --episodes=$(DMLAB_EPISODES) --extra="$(EXTRA)"
+
+# --- Population-based training (docs/pbt.md) -----------------------------------
+# M members of one Atari game under PBT_ROOT/member_<i>/, PARALLEL at a time;
+# rerun = continue. EXTRA goes to every member; --pbt_* tokens in it set the
+# population's options, e.g.
+#   make train-pbt GAME=Pong POPULATION=4 FRAMES=40000000 PARALLEL=2 \
+#     EXTRA="--num_actors=2 --pbt_burn_in_frames=2000000 --pbt_ready_episodes=50"
+# PBT=M adds a population to train-dmlab30 and to train-atari57 MULTITASK=1.
+.PHONY: train-pbt plot-pbt
+PBT ?= 0
+POPULATION ?= 4
+PBT_ROOT ?= $(LOGDIR)/pbt/$(GAME)
+train-pbt: $(STAMP)
+	$(PY) -m scalable_agent_tf2.pbt train --root=$(PBT_ROOT) \
+	  --population=$(POPULATION) --env=atari --level_name=$(GAME) \
+	  --total_environment_frames=$(FRAMES) --parallel=$(PARALLEL) \
+	  --extra="--preset=$(PRESET) --torso=$(TORSO) $(EXTRA)"
+
+plot-pbt: $(STAMP)
+	$(PY) -m scalable_agent_tf2.pbt plot --root=$(PBT_ROOT)
+
+# --- Table 2 runs (docs/replay.md) -------------------------------------------------
+# Every correction without and with replay, on each level, for SETTINGS
+# hyperparameter settings sampled from Table D.1 (fixed seeds), into
+# ROOT/<correction>[_replay]/<level>/setting_<k>/; resumable, finished runs are
+# skipped. LEVELS defaults to the five Table 2 DMLab tasks; Atari games work
+# too (e.g. LEVELS=Pong TABLE2_SWEEP=none: the preset's hyperparameters).
+# Then: make table2 ROOT=... (or table2-render for any levels).
+.PHONY: train-table2 table2-render
+LEVELS ?=
+SETTINGS ?= 1
+TABLE2_SWEEP ?= table_d1
+TABLE2_REPLAY_CAPACITY ?= 10000
+TABLE2_ROOT = $(or $(ROOT),$(LOGDIR)/table2)
+train-table2: $(STAMP)
+	$(PY) -m scalable_agent_tf2.table2_runner train --root=$(TABLE2_ROOT) \
+	  --levels="$(LEVELS)" --settings=$(SETTINGS) --frames=$(FRAMES) \
+	  --sweep=$(TABLE2_SWEEP) --replay_capacity=$(TABLE2_REPLAY_CAPACITY) \
+	  --parallel=$(PARALLEL) --extra="$(EXTRA)"
+
+table2-render: $(STAMP)
+	$(PY) -m scalable_agent_tf2.table2_runner render --root=$(TABLE2_ROOT) \
+	  --levels="$(LEVELS)" --out=$(RESULTS)/table2.md --csv_dir=$(RESULTS)
 
 # --- Paper tables (Markdown + CSV under RESULTS) --------------------------------
 # make table3 RUNS="ours=logs/dmlab30"; make table4 RUNS="deep=logs/atari57"
@@ -109,6 +153,19 @@ PONG_FRAMES ?= 10000000
 PONG_PRESET ?= paper
 bench-pong: $(STAMP)
 	$(PY) -m bench.pong --frames=$(PONG_FRAMES) --preset=$(PONG_PRESET)
+
+# Actor hosts (docs/actor_hosts.md): in-process actors vs actor hosts with env
+# worker processes, the box's limit, and the transport benchmark (idle box).
+.PHONY: bench-hosts
+bench-hosts: $(STAMP)
+	$(PY) -m bench.run --only=actor_hosts,transport --out bench/results/actor_hosts.json
+
+# Soak (docs/faults.md): Pong for SOAK_MINUTES with 2 actors, PSS of every
+# process every 30 s, an actor killed every 10 min and the learner once.
+SOAK_MINUTES ?= 60
+SOAK_LOGDIR ?= /tmp/soak_run
+soak: $(STAMP)
+	$(PY) -m bench.soak --minutes=$(SOAK_MINUTES) --logdir=$(SOAK_LOGDIR) --out=bench/results/soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -3,7 +3,8 @@ evaluate them, and write the suite table beside the paper's Table 4.
 
   python -m atari57.suite train --root=logs/atari57 [--games="Pong Breakout"]
       [--frames_per_game=200000000] [--torso=deep] [--parallel=1]
-      [--multitask=0] [--extra="--num_actors=8"] [--dry_run] [--quiet]
+      [--multitask=0] [--pbt=0] [--extra="--num_actors=8"] [--dry_run]
+      [--quiet]
   python -m atari57.suite eval --root=logs/atari57 [--episodes=200]
       [--games=...] [--multitask=0] [--extra=...] [--strict] [--force]
       [--dry_run] [--quiet]
@@ -41,8 +42,9 @@ max(2, cores // N) actors so that N runs do not oversubscribe the machine.
   * --multitask=1: one run with --level_name=atari57 in <root>/multitask/ and
     a budget of frames_per_game x 57 frames: the same 200M frames per game as
     the experts (our reading of the paper, whose Atari scores are all "after
-    200M frames" per game; the paper's multi-task agent also used PBT, which
-    this driver does not do).
+    200M frames" per game). --multitask=1 --pbt=M trains the paper's PBT
+    variant instead: a population of M such runs under <root>/multitask_pbt/
+    (atari57/suite_pbt.py, docs/pbt.md).
   * One training driver per root at a time (a lock file), so two drivers
     never train the same logdir.
 
@@ -115,6 +117,10 @@ from atari57.suite_train import train
 EXIT_USAGE = 2
 
 
+def positive_int_or_zero(text: str) -> int:
+  return 0 if text.strip() == '0' else positive_int(text)
+
+
 def _common_arguments(p: argparse.ArgumentParser) -> None:
   p.add_argument('--root', required=True,
                  help='Suite directory: <root>/<Game>/ per expert, '
@@ -154,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument('--parallel', type=positive_int, default=1,
                  help='Games trained at once (each a local run with its own '
                  'learner and actors).')
+  p.add_argument('--pbt', type=positive_int_or_zero, default=0,
+                 help='With --multitask=1: a PBT population of this size in '
+                 '<root>/multitask_pbt/ (paper: 24); 0 = one run.')
   p = sub.add_parser('eval', help='Test every trained game and write '
                      '<root>/%s.' % TABLE_MARKDOWN)
   _common_arguments(p)

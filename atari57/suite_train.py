@@ -139,6 +139,9 @@ def _summary(args, runs, outcomes: _Outcomes, codes) -> int:
 
 def train(args) -> int:
   """`train`: experts one by one (or --parallel), or the multi-task run."""
+  if getattr(args, 'pbt', 0):  # Population-based training (suite_pbt).
+    from atari57 import suite_pbt  # pylint: disable=g-import-not-at-top
+    return suite_pbt.train(args)
   runs = train_runs(args)
   extra = commands.parse_extra(args.extra)
   commands.check_multitask_games(args)

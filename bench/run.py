@@ -5,6 +5,11 @@ Sections (each is the return value of one benchmark module):
   "networks"    bench/networks_bench.py: actor step / learner unroll timings.
   "end_to_end"  bench/throughput.py: Pong training frames/s with 1, 2, 4
                 actors, env-only frames/s, envs_per_actor, peak memory.
+  "actor_hosts" bench/actor_hosts.py: in-process actors vs actor hosts with
+                env worker processes (frames/s, PSS, inference batch) and
+                the box's limit (bench/box_limit.py).
+  "transport"   bench/transport_bench.py: N producers of Atari-sized
+                unrolls against a dequeue-only learner.
 plus "machine": CPU model, cores, RAM, the GPU TensorFlow sees, TF version,
 date and the load average (the numbers mean little on a busy machine).
 
@@ -27,7 +32,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-SECTIONS = ('vtrace', 'networks', 'end_to_end')
+SECTIONS = ('vtrace', 'networks', 'end_to_end', 'actor_hosts', 'transport')
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -209,10 +214,73 @@ def summary_lines(document: Dict[str, object],
   if 'end_to_end' in sections:
     from bench import throughput  # pylint: disable=g-import-not-at-top
     lines += throughput.summary_lines(document['end_to_end'])
+  if 'actor_hosts' in sections:
+    from bench import actor_hosts  # pylint: disable=g-import-not-at-top
+    lines += actor_hosts.summary_lines(document['actor_hosts'])
+  if 'transport' in sections:
+    lines.append('Transport (producers: unrolls/s, MB/s in, MB/s out, '
+                 'learner CPU s/MB):')
+    for n, r in document['transport'].get('producers', {}).items():
+      lines.append(f'  {n}: {_fmt(r.get("unrolls_per_sec"), ".0f")}, '
+                   f'{_fmt(r.get("mb_per_sec_in"), ".0f")}, '
+                   f'{_fmt(r.get("mb_per_sec_out"), ".0f")}, '
+                   f'{_fmt(r.get("learner_cpu_secs_per_mb"), ".4f")}')
   return lines
 
 
+def _add_host_arguments(parser: argparse.ArgumentParser) -> None:
+  """Options of the actor-host and transport sections."""
+  parser.add_argument('--host_repeats', type=int, default=2,
+                      help='A B A B repetitions of every actor-host layout '
+                      '(default %(default)s).')
+  parser.add_argument('--host_layouts', default='',
+                      help='comma-separated subset of bench.actor_hosts.'
+                      'LAYOUTS (default: all).')
+  parser.add_argument('--transport_seconds', type=float, default=30.0,
+                      help='measured seconds per producer count of the '
+                      'transport benchmark (default %(default)s).')
+  parser.add_argument('--transport_warmup', type=float, default=10.0,
+                      help='warm-up seconds before each transport window.')
+
+
+def _run_host_section(name: str, args: argparse.Namespace):
+  """The actor-host or the transport section."""
+  def log(text):
+    print(text, flush=True)
+  if name == 'actor_hosts':
+    from bench import actor_hosts  # pylint: disable=g-import-not-at-top
+    layouts = actor_hosts.parse_layouts(args.host_layouts)
+    return actor_hosts.run(args.seconds, min(args.env_seconds, args.seconds),
+                           args.progress_secs, args.warmup_fraction,
+                           args.startup_timeout, repeats=args.host_repeats,
+                           layouts=layouts, log=log)
+  from bench import transport_bench  # pylint: disable=g-import-not-at-top
+  return transport_bench.run(args.transport_seconds, args.transport_warmup,
+                             log=log)
+
+
 # --- Entry point --------------------------------------------------------------
+
+
+def _run_section(name: str, args: argparse.Namespace):
+  """The result of section `name`."""
+  if name == 'vtrace':
+    from bench import vtrace_bench  # pylint: disable=g-import-not-at-top
+    return (vtrace_bench.run() if args.vtrace_repetitions is None
+            else vtrace_bench.run(args.vtrace_repetitions))
+  if name == 'networks':
+    from bench import networks_bench  # pylint: disable=g-import-not-at-top
+    kwargs = {}
+    if args.networks_step_repetitions is not None:
+      kwargs['step_repetitions'] = args.networks_step_repetitions
+    if args.networks_unroll_repetitions is not None:
+      kwargs['unroll_repetitions'] = args.networks_unroll_repetitions
+    return networks_bench.run(**kwargs)
+  if name in ('actor_hosts', 'transport'):
+    return _run_host_section(name, args)
+  from bench import throughput  # pylint: disable=g-import-not-at-top
+  return throughput.run_from_args(
+      args, log=lambda text: print(text, flush=True))
 
 
 def main(argv=None) -> int:
@@ -235,6 +303,7 @@ def main(argv=None) -> int:
                       help='timed learner unrolls per network (default: the '
                       'module\'s 3).')
   throughput.add_arguments(parser)
+  _add_host_arguments(parser)
   args = parser.parse_args(argv)
   throughput.check_arguments(args)
   for flag in ('vtrace_repetitions', 'networks_step_repetitions',
@@ -251,21 +320,7 @@ def main(argv=None) -> int:
   for name in args.only:
     print(f'[bench] {name} ...', flush=True)
     section_start = time.time()
-    if name == 'vtrace':
-      from bench import vtrace_bench  # pylint: disable=g-import-not-at-top
-      sections[name] = (vtrace_bench.run() if args.vtrace_repetitions is None
-                        else vtrace_bench.run(args.vtrace_repetitions))
-    elif name == 'networks':
-      from bench import networks_bench  # pylint: disable=g-import-not-at-top
-      kwargs = {}
-      if args.networks_step_repetitions is not None:
-        kwargs['step_repetitions'] = args.networks_step_repetitions
-      if args.networks_unroll_repetitions is not None:
-        kwargs['unroll_repetitions'] = args.networks_unroll_repetitions
-      sections[name] = networks_bench.run(**kwargs)
-    else:
-      sections[name] = throughput.run_from_args(
-          args, log=lambda text: print(text, flush=True))
+    sections[name] = _run_section(name, args)
     print(f'[bench] {name} done in {time.time() - section_start:.0f} s',
           flush=True)
     # Written after every section: an interrupted run keeps what finished.

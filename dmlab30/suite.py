@@ -1,6 +1,7 @@
 r"""DMLab-30 suite driver: train the multi-task agent, then test it (Table 3).
 
   python -m dmlab30.suite train --logdir=DIR [--extra="--num_actors=6 ..."]
+      [--pbt=M --parallel=N]   (a PBT population under DIR: dmlab30/suite_pbt)
   python -m dmlab30.suite eval  --logdir=DIR [--episodes=500] [--extra=...]
 
 (`make train-dmlab30` / `make eval-dmlab30` call exactly these.)
@@ -122,6 +123,9 @@ def _run_experiment(flags, test_double: bool, dry_run: bool):
 
 
 def train(args) -> int:
+  if args.pbt:
+    from dmlab30 import suite_pbt  # pylint: disable=g-import-not-at-top
+    return suite_pbt.train(args, _say)
   flags, config, test_double = _prepare(args)
   warnings = check_train_config(config)
   coverage = level_coverage(config.num_actors, config.envs_per_actor)
@@ -184,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
                    'shell-quoted, e.g. "--num_actors=6 --envs_per_actor=5".')
     p.add_argument('--dry_run', '--dry-run', action='store_true',
                    help='Check and print the configuration; start nothing.')
+    if command == 'train':  # Population-based training (dmlab30/suite_pbt).
+      p.add_argument('--pbt', type=int, default=0,
+                     help='Population size M (paper: 24); 0 = one run. '
+                     '--logdir is then the population root.')
+      p.add_argument('--parallel', type=int, default=1,
+                     help='With --pbt: members running at once.')
     if command == 'eval':
       p.add_argument('--episodes', type=int, default=PAPER_TEST_EPISODES,
                      help='Test episodes per level (paper: 500).')

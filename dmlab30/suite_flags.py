@@ -88,6 +88,11 @@ def split_extra(extra: str, command: str) -> List[str]:
   return tokens
 
 
+def as_flag_string(tokens: Sequence[str]) -> str:
+  """--extra tokens as one `--name=value ...` string (config.parse_extra)."""
+  return shlex.join(_joined(tokens))
+
+
 def experiment_flags(command: str, logdir: str, extra: Sequence[str],
                      episodes: Optional[int] = None) -> List[str]:
   """The experiment's flags for `command` (the driver's flags first)."""

@@ -128,6 +128,13 @@ class Config:
       20, 'Actor restarts (in total) before a local run stops.')
   actor_reconnect_secs: float = _field(
       60.0, 'How long an actor retries an unreachable learner.')
+  # Local-run supervision (runtime/watchdog.py, docs/faults.md).
+  max_learner_restarts: int = _field(
+      3, 'Restarts of a learner that died unasked (from its latest '
+      'checkpoint, with backoff) before a local run stops; 0 = never.')
+  actor_stall_secs: float = _field(
+      300.0, 'A local run restarts an actor that made no progress (used '
+      'almost no CPU) for this long while the learner was up; 0 = off.')
   netns: str = _field('auto', 'Isolate a local run in a private network '
                       'namespace (auto: when the OS allows it).',
                       enum=('auto', 'off'))
@@ -141,6 +148,26 @@ class Config:
       'each update gives every replica batch_size / N unrolls and sums their '
       'gradients. On N GPUs when TensorFlow sees them, else on N logical CPU '
       'devices. Must divide --batch_size.')
+  # Experience replay (paper §5.2.2; scalable_agent_tf2/replay.py).
+  replay_capacity: int = _field(
+      0, 'Unrolls the learner\'s replay buffer holds (FIFO); 0 = no replay. '
+      'The paper\'s Table 2 replay runs: 10000.')
+  replay_proportion: float = _field(
+      0.5, 'With replay: the fraction of each batch sampled uniformly from '
+      'the buffer (batch_size * proportion must be a whole number); the rest '
+      'is fresh from the queue and alone counts as new frames.')
+  # Actor hosts (runtime/actor_host.py, docs/actor_hosts.md).
+  env_processes: bool = _field(
+      False, 'true: each actor process is an actor host whose '
+      'envs_per_actor environments run in their own TF-free worker '
+      'processes, inference dynamically batched over the ready ones; false: '
+      'the environments are stepped in the actor process, in lockstep.')
+  inference_batch_timeout_ms: float = _field(
+      2.0, 'With --env_processes: how long an actor host waits, after the '
+      'first observation is ready, for more before running inference.')
+  actor_threads: int = _field(
+      0, 'TensorFlow intra- and inter-op threads of each actor process '
+      '(0 = TensorFlow\'s default).')
 
   # -- Derived ---------------------------------------------------------------
 
@@ -150,7 +177,22 @@ class Config:
 
   @property
   def frames_per_update(self) -> int:
-    return self.batch_size * self.unroll_length * self.num_action_repeats
+    # Experience replay: only the fresh unrolls are new frames.
+    return (self.num_fresh_per_update * self.unroll_length *
+            self.num_action_repeats)
+
+  # Experience replay (scalable_agent_tf2/replay.py).
+  @property
+  def num_replayed_per_update(self) -> int:
+    """Unrolls of each batch sampled from the replay buffer (0: no replay)."""
+    if self.replay_capacity <= 0:
+      return 0
+    return int(round(self.batch_size * self.replay_proportion))
+
+  @property
+  def num_fresh_per_update(self) -> int:
+    """Unrolls of each batch dequeued fresh from the actors."""
+    return self.batch_size - self.num_replayed_per_update
 
   @property
   def effective_queue_capacity(self) -> int:

@@ -63,11 +63,42 @@ def _check_runtime(c) -> None:
   for name in ('checkpoint_secs', 'summary_secs', 'progress_secs'):
     _check(getattr(c, name) > 0, f'--{name} must be > 0.')
   _check(c.max_actor_restarts >= 0, '--max_actor_restarts must be >= 0.')
+  # Local-run supervision (runtime/watchdog.py).
+  _check(c.max_learner_restarts >= 0, '--max_learner_restarts must be >= 0.')
+  _check(c.actor_stall_secs >= 0, '--actor_stall_secs must be >= 0 (0 = off).')
   _check(c.num_learners >= 1, '--num_learners must be >= 1.')
   _check(c.batch_size % c.num_learners == 0,
          f'--num_learners={c.num_learners} must divide --batch_size='
          f'{c.batch_size}: every learner replica trains on an equal share '
          'of each batch.')
+  # Actor hosts (runtime/actor_host.py).
+  _check(c.inference_batch_timeout_ms >= 0,
+         '--inference_batch_timeout_ms must be >= 0.')
+  _check(c.actor_threads >= 0, '--actor_threads must be >= 0 (0 = TF\'s '
+         'default).')
+
+
+# Experience replay (scalable_agent_tf2/replay.py, docs/replay.md).
+def _check_replay(c) -> None:
+  _check(c.replay_capacity >= 0,
+         '--replay_capacity must be >= 0 (0 = no replay).')
+  _check(0.0 <= c.replay_proportion < 1.0,
+         '--replay_proportion must be in [0, 1): every batch needs at least '
+         'one fresh unroll.')
+  if c.replay_capacity == 0:
+    return
+  replayed = c.batch_size * c.replay_proportion
+  _check(abs(replayed - round(replayed)) < 1e-6,
+         f'--replay_proportion={c.replay_proportion} x --batch_size='
+         f'{c.batch_size} = {replayed:g} replayed unrolls per batch, not a '
+         f'whole number: use a proportion k/{c.batch_size}.')
+  _check(c.num_replayed_per_update >= 1,
+         f'--replay_capacity={c.replay_capacity} but --replay_proportion='
+         f'{c.replay_proportion} replays no unroll of a batch of '
+         f'{c.batch_size}; use --replay_capacity=0 for no replay.')
+  _check(c.replay_capacity >= c.num_fresh_per_update,
+         f'--replay_capacity={c.replay_capacity} must hold at least the '
+         f'{c.num_fresh_per_update} fresh unrolls each update inserts.')
 
 
 def _check_addresses(c) -> None:
@@ -98,4 +129,4 @@ def _is_host_port(address: str) -> bool:
 
 # In the order `Config.validate` runs them.
 CHECKS = (_check_choices, _check_counts, _check_learning, _check_runtime,
-          _check_addresses, _check_level)
+          _check_addresses, _check_level, _check_replay)

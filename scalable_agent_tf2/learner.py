@@ -76,7 +76,8 @@ def align(env_outputs, agent_outputs, learner_outputs, discounting):
       bootstrap_value=bootstrap_value)
 
 
-def compute_loss(agent, actor_output: ActorOutput, config):
+def compute_loss(agent, actor_output: ActorOutput, config,
+                 entropy_cost=None):
   """The paper's loss on one dequeued batch.
 
   Args:
@@ -85,6 +86,8 @@ def compute_loss(agent, actor_output: ActorOutput, config):
       and agent_state [B, ...].
     config: a resolved Config (discounting, reward_clipping, correction,
       entropy_cost, baseline_cost, vtrace_device).
+    entropy_cost: overrides config.entropy_cost (e.g. the learner's run-time
+      variable, `Hyperparameters.entropy_cost`).
 
   Returns:
     (losses_lib.Losses, corrections.CorrectionTargets, AlignedBatch).
@@ -117,7 +120,8 @@ def compute_loss(agent, actor_output: ActorOutput, config):
       pg_advantages=targets.pg_advantages,
       vs=targets.vs,
       baseline=batch.values,
-      entropy_cost=config.entropy_cost,
+      entropy_cost=(config.entropy_cost if entropy_cost is None
+                    else entropy_cost),
       baseline_cost=config.baseline_cost,
       log_prob_epsilon=targets.log_prob_epsilon)
   return losses, targets, batch
@@ -163,6 +167,78 @@ def _batch_shard(index: int, count: int, structure):
   return tf.nest.map_structure(shard, structure)
 
 
+class Hyperparameters(tf.Module):
+  """The hyperparameters a run may change between updates (Appendix F).
+
+  Scalar variables read by the train step when it runs, so that
+  assigning one changes the next update without retracing it:
+    learning_rate: the INITIAL learning rate of the linear decay
+      (docs/impala.md §3.5); the step's rate is this times the fraction of
+      the frame budget left, computed from the learner's own frame counter.
+    entropy_cost: the entropy term's weight (docs/impala.md §3.2).
+    epsilon: RMSProp's epsilon (docs/impala.md §3.4).
+    grad_norm_clip: the global-norm clip; <= 0 means no clipping.
+  Initialised from the run's Config; checkpoints save and restore them
+  (`attach_to_checkpoint`).
+  """
+
+  NAMES = ('learning_rate', 'entropy_cost', 'epsilon', 'grad_norm_clip')
+
+  def __init__(self, config):
+    super().__init__(name='hyperparameters')
+    with tf.device('/cpu:0'):
+      for name in self.NAMES:
+        # float64 for the learning rate: the decay computes in float64 from
+        # the exact flag value (docs/impala.md §3.5), as with a constant.
+        dtype = tf.float64 if name == 'learning_rate' else tf.float32
+        setattr(self, name, tf.Variable(float(getattr(config, name)),
+                                        dtype=dtype, trainable=False,
+                                        name=name))
+
+  def values(self):
+    """name -> current Python float."""
+    return {name: float(getattr(self, name).numpy()) for name in self.NAMES}
+
+  def assign(self, values) -> None:
+    """Sets the named hyperparameters (a mapping name -> float)."""
+    unknown = sorted(set(values) - set(self.NAMES))
+    if unknown:
+      raise ValueError(f'Unknown hyperparameters {unknown}; the learner has '
+                       f'{self.NAMES}.')
+    for name, value in values.items():
+      getattr(self, name).assign(float(value))
+
+
+# The key of the hyperparameters in a checkpoint's object graph.
+HYPERPARAMETERS_KEY = 'hyperparameters'
+
+
+def attach_to_checkpoint(checkpoint: tf.train.Checkpoint, learner,
+                         restored_path: Optional[str]) -> None:
+  """Adds the learner's hyperparameters to `checkpoint`, after its restore.
+
+  A checkpoint written before the hyperparameters were variables has no
+  value for them: they then keep their Config values. Attaching them only
+  after the restore keeps such checkpoints restorable with the strict
+  "every object matched" check; every later save includes them.
+
+  Args:
+    checkpoint: the run's `tf.train.Checkpoint` (restored already, or not).
+    learner: the `Learner` whose `hyperparameters` to attach.
+    restored_path: the checkpoint just restored, or None for a fresh run.
+  """
+  if restored_path and has_hyperparameters(restored_path):
+    tf.train.Checkpoint(**{HYPERPARAMETERS_KEY: learner.hyperparameters}
+                        ).restore(restored_path).expect_partial()
+  setattr(checkpoint, HYPERPARAMETERS_KEY, learner.hyperparameters)
+
+
+def has_hyperparameters(path: str) -> bool:
+  """Whether the checkpoint at `path` holds the run-time hyperparameters."""
+  names = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+  return any(n.startswith(HYPERPARAMETERS_KEY + '/') for n in names)
+
+
 class Learner(tf.Module):
   """Holds the agent, the optimiser and the counters a checkpoint saves.
 
@@ -193,9 +269,14 @@ class Learner(tf.Module):
         self.learning_rate = tf.Variable(
             config.learning_rate, dtype=tf.float32, trainable=False,
             name='learning_rate')
-        self.optimizer = optimizers.RMSPropTF1(
-            learning_rate=self.learning_rate, decay=config.decay,
-            momentum=config.momentum, epsilon=config.epsilon)
+    # Outside the replicas: one copy, read by every replica's step.
+    self.hyperparameters = Hyperparameters(config)
+    epsilon = self.hyperparameters.epsilon
+    with self._scope(), tf.device(self.device):
+      # A callable: the optimiser does not track (and save) the variable.
+      self.optimizer = optimizers.RMSPropTF1(
+          learning_rate=self.learning_rate, decay=config.decay,
+          momentum=config.momentum, epsilon=lambda: epsilon)
 
   @property
   def num_replicas(self) -> int:
@@ -239,22 +320,25 @@ class Learner(tf.Module):
 
   def _replica_step(self, actor_output, policy_version):
     """The update on this replica's [B/N, T+1, ...] share of the batch."""
-    config = self._config
+    config, hp = self._config, self.hyperparameters
     actor_output = batch_major_to_time_major(actor_output)
     variables = self.agent.trainable_variables
     with tf.GradientTape() as tape:
-      losses, targets, batch = compute_loss(self.agent, actor_output, config)
+      losses, targets, batch = compute_loss(self.agent, actor_output, config,
+                                            entropy_cost=hp.entropy_cost)
     sum_, mean = tf.distribute.ReduceOp.SUM, tf.distribute.ReduceOp.MEAN
     gradients = _all_reduce(sum_, tape.gradient(losses.total, variables))
     losses = tf.nest.map_structure(
         lambda x: x if x is None else _all_reduce(sum_, x), losses)
     # Clipping sees the all-reduced gradient: the global norm of the batch.
-    gradients, grad_norm = optimizers.clip_gradients(
-        gradients, config.grad_norm_clip or None)
+    # The clip is a variable (<= 0: none), read when the step runs.
+    gradients, grad_norm = optimizers.clip_gradients(gradients,
+                                                     hp.grad_norm_clip)
     # Linear decay to 0 over total_environment_frames (released code:
-    # polynomial_decay with power 1), evaluated at the frames seen so far.
+    # polynomial_decay with power 1), evaluated at the frames seen so far,
+    # from the current initial rate (docs/impala.md §3.5).
     learning_rate = optimizers.linear_decay_learning_rate(
-        config.learning_rate, self.num_env_frames,
+        hp.learning_rate, self.num_env_frames,
         config.total_environment_frames)
     self.learning_rate.assign(learning_rate)
     # Never apply a non-finite update: the runtime stops the run on

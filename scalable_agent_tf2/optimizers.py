@@ -68,7 +68,9 @@ class RMSPropTF1(snt.Optimizer):
       decay: discounting factor of the squared-gradient average `ms` (TF1's
         `decay`, a.k.a. rho), in [0, 1].
       momentum: momentum coefficient, >= 0.
-      epsilon: added to `ms` INSIDE the square root, >= 0.
+      epsilon: added to `ms` INSIDE the square root, >= 0: a Python float,
+        a scalar tensor, or a zero-argument callable returning one (the
+        learner's run-time epsilon variable, not tracked by this module).
       name: module name.
 
     Raises:
@@ -136,6 +138,9 @@ class RMSPropTF1(snt.Optimizer):
       learning_rate = learning_rate()
     return learning_rate
 
+  def _current_epsilon(self):
+    return self.epsilon() if callable(self.epsilon) else self.epsilon
+
   def apply(self, updates, parameters):
     """Applies one RMSProp step: `parameters[i] -= mom[i]`.
 
@@ -157,6 +162,7 @@ class RMSPropTF1(snt.Optimizer):
     self.initialize(parameters)
 
     learning_rate = self._current_learning_rate()
+    current_epsilon = self._current_epsilon()
     for update, parameter, ms, mom in zip(updates, parameters, self.ms,
                                           self.mom):
       if update is None:
@@ -169,7 +175,7 @@ class RMSPropTF1(snt.Optimizer):
       lr = tf.cast(learning_rate, dtype)
       decay = tf.cast(self.decay, dtype)
       momentum = tf.cast(self.momentum, dtype)
-      epsilon = tf.cast(self.epsilon, dtype)
+      epsilon = tf.cast(current_epsilon, dtype)
       if isinstance(update, tf.IndexedSlices):
         self._apply_sparse(update, parameter, ms, mom, lr, decay, momentum,
                            epsilon)
@@ -247,9 +253,10 @@ def clip_gradients(gradients, grad_norm_clip):
 
   Args:
     gradients: list of gradients (`tf.Tensor`, `tf.IndexedSlices` or `None`).
-    grad_norm_clip: None or 0 for no clipping; a positive number (or a
-      positive scalar tensor/variable, e.g. PBT-adapted) for
-      `tf.clip_by_global_norm`.
+    grad_norm_clip: None or 0 for no clipping; a positive number for
+      `tf.clip_by_global_norm`; or a scalar tensor/variable (the learner's
+      run-time clip, adapted by population-based training), where a value
+      <= 0 means no clipping, decided when the step runs (no retracing).
 
   Returns:
     `(gradients, global_norm)`: the (possibly rescaled) list, `None` entries
@@ -263,9 +270,32 @@ def clip_gradients(gradients, grad_norm_clip):
       isinstance(grad_norm_clip, numbers.Number) and grad_norm_clip == 0):
     return gradients, tf.linalg.global_norm(gradients)
   _check_number(grad_norm_clip, 'grad_norm_clip', low=0.)
-  if not isinstance(grad_norm_clip, numbers.Number):
-    with tf.control_dependencies([tf.debugging.assert_positive(
-        grad_norm_clip, message='grad_norm_clip tensor must be > 0')]):
-      grad_norm_clip = tf.identity(grad_norm_clip)
-  clipped, global_norm = tf.clip_by_global_norm(gradients, grad_norm_clip)
-  return list(clipped), global_norm
+  if isinstance(grad_norm_clip, numbers.Number):
+    clipped, global_norm = tf.clip_by_global_norm(gradients, grad_norm_clip)
+    return list(clipped), global_norm
+  return _clip_by_variable_norm(gradients, grad_norm_clip)
+
+
+def _clip_by_variable_norm(gradients, grad_norm_clip):
+  """`tf.clip_by_global_norm`'s arithmetic with a run-time threshold.
+
+  The scale is `clip * min(1 / norm, 1 / clip)` exactly as TF computes it
+  (so a positive threshold gives bitwise the same gradients), and 1 when
+  the threshold is <= 0 (then every gradient is multiplied by exactly 1).
+  A non-finite norm makes the scale NaN, as in TF.
+  """
+  global_norm = tf.linalg.global_norm(gradients)
+  clip = tf.cast(grad_norm_clip, global_norm.dtype)
+  scale_when_clipping = clip * tf.minimum(1.0 / global_norm, 1.0 / clip)
+  scale = tf.where(clip > 0, scale_when_clipping, tf.ones_like(clip))
+  scale += global_norm - global_norm
+  clipped = []
+  for g in gradients:
+    if g is None:
+      clipped.append(None)
+    elif isinstance(g, tf.IndexedSlices):
+      clipped.append(tf.IndexedSlices(g.values * tf.cast(scale, g.dtype),
+                                      g.indices, g.dense_shape))
+    else:
+      clipped.append(g * tf.cast(scale, g.dtype))
+  return clipped, global_norm

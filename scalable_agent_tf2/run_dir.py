@@ -120,8 +120,19 @@ def read_jsonl(path: str) -> List[Dict[str, Any]]:
 
 
 def read_config(logdir: str) -> Dict[str, Any]:
-  """config.json of a run as a dict; {} if the run has none."""
-  return read_json_if_exists(config_path(logdir)) or {}
+  """config.json of a run as a dict; {} if the run has none.
+
+  Raises:
+    config.ConfigError (a ValueError): not valid JSON or not an object; the
+      message names the file (docs/faults.md).
+  """
+  try:
+    return read_json_if_exists(config_path(logdir)) or {}
+  except ValueError as e:
+    # Lazy: config imports this module. Entry points print a ConfigError as
+    # one line, so a truncated config.json never ends in a traceback.
+    from scalable_agent_tf2 import config  # pylint: disable=g-import-not-at-top
+    raise config.ConfigError(str(e)) from None
 
 
 def read_progress(logdir: str) -> List[Dict[str, Any]]:

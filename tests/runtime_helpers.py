@@ -30,7 +30,7 @@ def child_env(extra_pythonpath=None):
   return env
 
 
-def run_experiment(logdir, *flags, timeout=240):
+def run_experiment(logdir, *flags, timeout=600):  # Loaded CI machines.
   """Runs the entry point to completion; returns CompletedProcess."""
   return subprocess.run(experiment_command(logdir, *flags), cwd=REPO,
                         env=child_env(), capture_output=True, text=True,

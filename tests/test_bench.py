@@ -431,3 +431,96 @@ def test_never_active_counts_channels_that_are_zero_everywhere():
   activations[:, :, :, 3] = 1.0   # channel 3 always fires
   assert torso_health.never_active(activations) == 2
   assert torso_health.never_active(np.ones([2, 8])) == 0
+
+
+# --- Actor hosts, box limit, transport (bench/actor_hosts.py, ...) -------------
+
+
+def test_pss_and_process_kinds(tmp_path):
+  from bench import actor_hosts  # pylint: disable=g-import-not-at-top
+  assert actor_hosts.parse_pss_kib('Rss: 10 kB\nPss:   2048 kB\n') == 2048
+  logdir = '/tmp/run_x'
+  worker = ['python', '-m', 'scalable_agent_tf2.runtime.env_worker',
+            '--socket=s', f'--logdir={logdir}']
+  assert actor_hosts.process_kind(worker, logdir) == 'env_worker'
+  assert actor_hosts.process_kind(
+      ['p', '--job_name=actor', f'--logdir={logdir}'], logdir) == 'actor'
+  assert actor_hosts.process_kind(
+      ['p', '--job_name=learner', f'--logdir={logdir}'], logdir) == 'learner'
+  assert actor_hosts.process_kind(['p', f'--logdir={logdir}'],
+                                  logdir) == 'launcher'
+  assert actor_hosts.process_kind(worker, '/tmp/other') is None
+  # A fake /proc with one learner and two workers.
+  for pid, argv, pss in (('11', ['p', '--job_name=learner',
+                                 f'--logdir={logdir}'], 4096),
+                         ('12', worker, 1024), ('13', worker, 1024),
+                         ('14', ['other'], 999)):
+    (tmp_path / pid).mkdir()
+    (tmp_path / pid / 'cmdline').write_bytes(
+        b'\0'.join(a.encode() for a in argv) + b'\0')
+    (tmp_path / pid / 'smaps_rollup').write_text(f'Pss: {pss} kB\n')
+  sampler = actor_hosts.PssSampler(logdir, proc_root=str(tmp_path))
+  sampler.sample()
+  summary = sampler.summary(num_envs=2)
+  assert summary['pss_mib']['learner'] == 4.0
+  assert summary['pss_mib']['env_worker'] == 2.0
+  assert summary['pss_mib']['env_worker_count'] == 2
+  assert summary['total_pss_mib'] == 6.0
+  assert summary['acting_pss_mib_per_env'] == 1.0
+
+
+def test_host_batch_stats_skip_the_warmup_lines(tmp_path):
+  from bench import actor_hosts  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2.runtime import host_stats  # pylint: disable=g-import-not-at-top
+  logs = tmp_path / 'logs'
+  logs.mkdir()
+  lines = [host_stats.format_stats_line(0, dict(
+      batches=10, batch_mean=mean, env_wait_secs=0.5, inference_secs=0.25,
+      interval_secs=1.0)) for mean in (1.0, 8.0, 6.0, 8.0)]
+  (logs / 'actor_0.log').write_text('\n'.join(['x'] + lines) + '\n')
+  stats = actor_hosts.host_batch_stats(str(tmp_path), 1,
+                                       warmup_fraction=0.25)
+  assert stats['stats_lines'] == 3
+  assert stats['inference_batch_mean'] == pytest.approx(22.0 / 3)
+  assert stats['env_wait_fraction'] == pytest.approx(0.5)
+  assert stats['inference_fraction'] == pytest.approx(0.25)
+
+
+def test_implied_limit_matches_the_hand_computation():
+  from bench import box_limit  # pylint: disable=g-import-not-at-top
+  # 2 cores, 7500 env frames/s, 0.942 core-s per 2560-frame update.
+  limit = box_limit.implied_limit(2, 7500.0, 0.942, 2560)
+  assert limit == pytest.approx(2 / (2 / 7500 + 0.942 / 2560))
+  assert 3000 < limit < 3300
+  assert box_limit.implied_limit(2, None, 0.9, 2560) is None
+
+
+def test_transport_rates_use_the_learner_window(tmp_path):
+  from bench import transport_bench  # pylint: disable=g-import-not-at-top
+  learner = dict(window_start=100.0, window_end=110.0, unrolls=320,
+                 cpu_secs=2.0, unroll_bytes=1_000_000, param_bytes=500_000,
+                 num_parameters=125_000)
+  out = tmp_path / 'learner.json'
+  out.write_text(json.dumps(learner))
+  (tmp_path / 'p0.json').write_text(json.dumps(dict(
+      times=[99.0, 101.0, 105.0, 111.0], unrolls_per_pull=8)))
+  rates = transport_bench._rates(1, str(tmp_path), str(out))  # pylint: disable=protected-access
+  assert rates['unrolls_per_sec'] == 32.0
+  assert rates['pulls_per_sec'] == pytest.approx(0.2)
+  assert rates['mb_per_sec_in'] == pytest.approx(32.0)
+  assert rates['mb_per_sec_out'] == pytest.approx(0.1)
+  assert rates['learner_cpu_secs_per_mb'] == pytest.approx(2.0 / 321.0)
+
+
+def test_bench_sections_include_actor_hosts_and_transport():
+  assert bench_run.parse_only('actor_hosts,transport') == ['actor_hosts',
+                                                           'transport']
+
+
+def test_host_layouts_parse():
+  from bench import actor_hosts  # pylint: disable=g-import-not-at-top
+  assert actor_hosts.parse_layouts('') == tuple(actor_hosts.LAYOUTS)
+  assert actor_hosts.parse_layouts('hosts_2x8,host_1x8') == ('hosts_2x8',
+                                                            'host_1x8')
+  with pytest.raises(SystemExit, match='host_3x3'):
+    actor_hosts.parse_layouts('host_3x3')

@@ -227,3 +227,89 @@ def test_train_steps_learn_the_rewarded_action():
                         agent.initial_state(B))
   probs = tf.nn.softmax(out.policy_logits).numpy().reshape(-1, A).mean(0)
   assert probs.argmax() == 2 and probs[2] > 0.6, probs
+
+
+def _learner_state(learner):
+  return (list(learner.agent.variables) + learner.optimizer.ms
+          + learner.optimizer.mom
+          + [learner.num_env_frames, learner.num_updates,
+             learner.learning_rate])
+
+
+@pytest.mark.parametrize('name,start,changed', [
+    ('learning_rate', 0.0006, 0.002),
+    ('entropy_cost', 0.01, 0.2),
+    ('epsilon', 0.01, 1e-5),
+    ('grad_norm_clip', 40.0, 0.5),
+    ('grad_norm_clip', 0.5, 0.0),  # 0 = no clipping, as a run-time value.
+])
+def test_changed_hyperparameter_acts_like_a_run_started_with_it(
+    name, start, changed):
+  """Assigning a hyperparameter variable between updates: no retrace, and
+  the next update is bitwise the one of a learner configured with it."""
+  batch = random_batch(seed=3)
+  example = learner_lib.batch_major_to_time_major(batch)
+  versions = np.zeros([B], np.int64)
+  fresh = learner_lib.Learner(networks.ImpalaAgent(A, torso='deep',
+                                                   use_lstm=True),
+                              make_config(**{name: changed}))
+  fresh.initialize(example)
+  learner = learner_lib.Learner(networks.ImpalaAgent(A, torso='deep',
+                                                     use_lstm=True),
+                                make_config(**{name: start}))
+  learner.initialize(example)
+  for mine, theirs in zip(_learner_state(learner), _learner_state(fresh)):
+    mine.assign(theirs)
+  initial = [v.numpy() for v in _learner_state(learner)]
+  learner.train_step(batch, versions)  # Traced with the start value.
+  for variable, value in zip(_learner_state(learner), initial):
+    variable.assign(value)
+  getattr(learner.hyperparameters, name).assign(changed)
+  learner.train_step(batch, versions)
+  assert learner.train_step.experimental_get_tracing_count() == 1
+  fresh.train_step(batch, versions)
+  for mine, theirs in zip(_learner_state(learner), _learner_state(fresh)):
+    np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+  # The start value gives a different update (the test can fail).
+  for variable, value in zip(_learner_state(learner), initial):
+    variable.assign(value)
+  getattr(learner.hyperparameters, name).assign(start)
+  learner.train_step(batch, versions)
+  assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(
+      learner.agent.trainable_variables, fresh.agent.trainable_variables))
+
+
+def test_hyperparameters_are_saved_and_old_checkpoints_still_restore(
+    tmp_path):
+  from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
+  batch = learner_lib.batch_major_to_time_major(random_batch(seed=4))
+
+  def make(logdir, **kwargs):
+    learner = learner_lib.Learner(
+        networks.ImpalaAgent(A, torso='deep', use_lstm=True),
+        make_config(**kwargs))
+    learner.initialize(batch)
+    checkpoint = checkpoints.make_checkpoint(learner,
+                                             tf.random.Generator.from_seed(1))
+    return learner, checkpoint, checkpoints.make_manager(checkpoint, logdir)
+
+  # A checkpoint as written before the hyperparameters were variables.
+  old, old_checkpoint, old_manager = make(str(tmp_path / 'old'),
+                                          learning_rate=0.001)
+  old_manager.save()
+  learner, checkpoint, manager = make(str(tmp_path / 'old'),
+                                      learning_rate=0.003, epsilon=0.5)
+  path = checkpoints.restore_latest(checkpoint, manager)
+  assert not learner_lib.has_hyperparameters(path)
+  learner_lib.attach_to_checkpoint(checkpoint, learner, path)
+  assert learner.hyperparameters.values()['learning_rate'] == pytest.approx(
+      0.003)
+  # From now on they are saved, and restored over the config's values.
+  learner.hyperparameters.assign({'entropy_cost': 0.125, 'epsilon': 0.25})
+  manager.save()
+  again, checkpoint, manager = make(str(tmp_path / 'old'), epsilon=0.5)
+  path = checkpoints.restore_latest(checkpoint, manager)
+  learner_lib.attach_to_checkpoint(checkpoint, again, path)
+  assert learner_lib.has_hyperparameters(path)
+  assert again.hyperparameters.values() == learner.hyperparameters.values()
+  del old, old_checkpoint

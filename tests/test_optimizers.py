@@ -351,3 +351,38 @@ def test_rmsprop_slots_created_inside_conditional_branch():
   want, _, _ = numpy_tf1_rmsprop([1., 2.], [np.ones(2)], 0.1, 0.99, 0., 0.1)
   np.testing.assert_allclose(var.numpy(), want, rtol=1e-6)
   assert len(opt.ms) == 1
+
+
+@pytest.mark.parametrize('clip', [1.0, 40.0])
+def test_clip_gradients_variable_threshold_is_bitwise_tf_clipping(clip):
+  grads = [tf.constant([3.3, -0.7]), None, tf.constant([[4.1]]),
+           tf.IndexedSlices(tf.constant([[0.3, 0.9]]), tf.constant([1]),
+                            tf.constant([3, 2]))]
+  expected, expected_norm = optimizers.clip_gradients(grads, clip)
+  got, norm = optimizers.clip_gradients(grads, tf.Variable(clip))
+  assert got[1] is None and norm.numpy() == expected_norm.numpy()
+  for e, g in zip(expected[::2] + [expected[3]], got[::2] + [got[3]]):
+    e_values = e.values if isinstance(e, tf.IndexedSlices) else e
+    g_values = g.values if isinstance(g, tf.IndexedSlices) else g
+    np.testing.assert_array_equal(e_values.numpy(), g_values.numpy())
+
+
+def test_clip_gradients_variable_zero_means_no_clipping():
+  g = tf.constant([300., 400.])
+  clipped, norm = optimizers.clip_gradients([g, None], tf.Variable(0.0))
+  np.testing.assert_array_equal(clipped[0].numpy(), g.numpy())
+  assert clipped[1] is None and norm.numpy() == pytest.approx(500.)
+
+
+def test_rmsprop_epsilon_callable_reads_the_variable_at_each_apply():
+  epsilon = tf.Variable(0.1)
+  var = tf.Variable([1.0, 2.0])
+  fixed = tf.Variable([1.0, 2.0])
+  opt = optimizers.RMSPropTF1(0.1, epsilon=lambda: epsilon)
+  reference = optimizers.RMSPropTF1(0.1, epsilon=1e-5)
+  epsilon.assign(1e-5)
+  opt.apply([tf.constant([0.5, -0.25])], [var])
+  reference.apply([tf.constant([0.5, -0.25])], [fixed])
+  np.testing.assert_array_equal(var.numpy(), fixed.numpy())
+  assert not opt.variables or all('epsilon' not in v.name
+                                  for v in opt.variables)

@@ -23,6 +23,7 @@ from scalable_agent_tf2.paper.render import format_rows
 from scalable_agent_tf2.paper.render import missing_text
 from scalable_agent_tf2.paper.render import render_csv
 from scalable_agent_tf2.paper.render import render_markdown
+from scalable_agent_tf2.paper import population_runs
 from scalable_agent_tf2.paper.runs import parse_run_spec
 from scalable_agent_tf2.paper.table1 import machine_description
 from scalable_agent_tf2.paper.table1 import table1
@@ -55,7 +56,9 @@ def table3(runs, strict=False):
   Returns:
     [summary Table, per-level Table].
   """
-  return suites.get('dmlab').paper_table('table3')(runs, strict=strict)
+  runs, notes = population_runs.resolve_runs(runs)
+  return _with_notes(
+      suites.get('dmlab').paper_table('table3')(runs, strict=strict), notes)
 
 
 def table4(runs, strict=False, num_bootstrap=2000, seed=0):
@@ -67,5 +70,13 @@ def table4(runs, strict=False, num_bootstrap=2000, seed=0):
   Returns:
     [summary Table, per-game Table].
   """
-  return suites.get('atari').paper_table('table4')(
-      runs, strict=strict, num_bootstrap=num_bootstrap, seed=seed)
+  runs, notes = population_runs.resolve_runs(runs)
+  return _with_notes(suites.get('atari').paper_table('table4')(
+      runs, strict=strict, num_bootstrap=num_bootstrap, seed=seed), notes)
+
+
+def _with_notes(result, notes):
+  """Adds the notes naming each PBT population's reported member."""
+  if result and notes:
+    result[0].notes.extend(notes)
+  return result

@@ -61,6 +61,11 @@ class Actor:
 
   def __init__(self, config: Config):
     self._config = config
+    if config.actor_threads:  # Before TensorFlow's runtime starts.
+      tf.config.threading.set_intra_op_parallelism_threads(
+          config.actor_threads)
+      tf.config.threading.set_inter_op_parallelism_threads(
+          config.actor_threads)
     # Join the cluster BEFORE creating any variable: variables made earlier
     # live on '/job:localhost', a device that no longer exists once connected.
     # After connecting, even local ops wait for every server in the cluster,
@@ -76,12 +81,20 @@ class Actor:
     self._frame_shape = suite.frame_shape(config)
     tf.random.set_seed(actor_tf_seed(config))
     self.agent = build_agent(config, self._num_actions)
-    self._step = tf.function(self.agent.step)
     self._element_spec = unrolls.queue_element_spec(
         self._frame_shape, self._num_actions, config.unroll_length, self.agent)
+    self._levels = [suites.level_for_env(config, g)
+                    for g in self._env_indices]
+    self.steps = 0
+    self._start_environments(suite)
+
+  def _start_environments(self, suite) -> None:
+    """Builds the environments in this process (--env_processes=false)."""
+    config = self._config
+    k = len(self._env_indices)
+    self._step = tf.function(self.agent.step)
     self.envs = []
-    for g in self._env_indices:
-      level = suites.level_for_env(config, g)
+    for g, level in zip(self._env_indices, self._levels):
       self.envs.append(suite.make_environment(
           config, level, seed=suites.env_seed(config, g)))
     self._level_names = np.array([e.level_name.encode() for e in self.envs],
@@ -94,7 +107,6 @@ class Actor:
     self._state = self.agent.initial_state(k)
     # Creates the agent's variables (Sonnet builds them on first call).
     self._act(self._env_output, self._agent_output.action, self._state)
-    self.steps = 0
 
   def _wait_for_learner(self):
     config = self._config
@@ -150,8 +162,9 @@ class Actor:
       try:
         version = connection.params.pull()
         element = self.unroll()
-        versions = np.full([len(self.envs)], version, np.int64)
-        connection.queue.enqueue_many((element, versions))
+        if element is not None:  # None: an actor host had no complete one.
+          versions = np.full([len(element.level_name)], version, np.int64)
+          connection.queue.enqueue_many((element, versions))
       except (tf.errors.CancelledError, tf.errors.OutOfRangeError):
         logging.info('Actor %d: the learner closed the queue; exiting.',
                      config.task)
@@ -204,7 +217,7 @@ class Actor:
         connection.params.pull()
         logging.info('Actor %d connected to the learner at %s (levels %s).',
                      config.task, config.learner_address,
-                     sorted(set(e.level_name for e in self.envs)))
+                     sorted(set(self._levels)))
         return connection
       except transport.ParameterMismatchError:
         raise
@@ -224,8 +237,13 @@ class Actor:
 
 
 def run(config: Config) -> int:
+  """Runs actor task `config.task` (an actor host with --env_processes)."""
+  actor_class = Actor
+  if config.env_processes:
+    from scalable_agent_tf2.runtime import actor_host  # pylint: disable=g-import-not-at-top
+    actor_class = actor_host.ActorHost
   try:
-    actor = Actor(config)
+    actor = actor_class(config)
   except LearnerUnreachableError as e:
     logging.error('%s', e)
     return EXIT_LEARNER_UNREACHABLE

@@ -10,19 +10,28 @@ no TensorFlow itself: it only supervises.
     (TF servers listen on all interfaces without authentication).
   * An actor that dies is restarted with exponential backoff; after
     `--max_actor_restarts` restarts in total the run stops with an error.
-    The learner keeps training meanwhile.
+    The learner keeps training meanwhile. An actor that makes no progress
+    for `--actor_stall_secs` (e.g. SIGSTOPped) is killed and restarted the
+    same way (runtime/watchdog.py).
+  * A learner that exits without being asked to stop is restarted from its
+    latest checkpoint (at most `--max_learner_restarts` times, with
+    backoff); the actors reconnect by themselves. Not after a non-finite
+    loss or a refused configuration (runtime/watchdog.py).
   * SIGINT/SIGTERM: the learner is asked to stop (it writes a final
     checkpoint), actors are terminated; anything still alive after 9 s is
     killed. Children die with the launcher (`runtime.processes`: the kernel
     sends them SIGTERM), so no orphan survives even a SIGKILL of the
     launcher.
 
-Exit status: the learner's (128 + n if a signal n killed it), 128 + n after
-a stop signal n, EXIT_TOO_MANY_RESTARTS when the actors kept dying.
+Exit status: the learner's (128 + n if a signal n killed it; its last one
+when it is not restarted any more), 128 + n after a stop signal n,
+EXIT_TOO_MANY_RESTARTS when the actors kept dying, watchdog.EXIT_REFUSED_CONFIG
+when the logdir is refused before anything starts.
 """
 
 import dataclasses
 import os
+import signal
 import time
 from typing import List, Optional
 
@@ -33,7 +42,9 @@ from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2.config import Config
 from scalable_agent_tf2.runtime import netns
 from scalable_agent_tf2.runtime import ports
+from scalable_agent_tf2.runtime import preflight
 from scalable_agent_tf2.runtime import processes
+from scalable_agent_tf2.runtime import watchdog
 
 EXIT_TOO_MANY_RESTARTS = 6
 STOP_GRACE_SECS = 9.0
@@ -52,6 +63,14 @@ class _Actor:
   finished: bool = False  # Exited 0: the learner closed the queue.
 
 
+@dataclasses.dataclass
+class _Learner:
+  """The learner process and its restart bookkeeping."""
+  child: processes.Child
+  restarts: int = 0
+  restart_at: Optional[float] = None
+
+
 def _child_env():
   env = dict(os.environ)
   env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -65,6 +84,7 @@ class Launcher:
     self.config = config
     self._signals: List[int] = []
     self._total_restarts = 0
+    self._stalls = watchdog.StallWatch(config.actor_stall_secs)
 
   def _setup_network(self):
     if self.config.netns == 'off':
@@ -101,40 +121,88 @@ class Launcher:
 
   def run(self) -> int:
     config = self.config
+    try:
+      preflight.check_run_dir(config)  # One line, before any process.
+    except config_lib.ConfigError as e:
+      logging.error('%s', e)
+      return watchdog.EXIT_REFUSED_CONFIG
     self._setup_network()
     os.makedirs(run_dir.logs_dir(config.logdir), exist_ok=True)
     address = f'localhost:{ports.free_port()}'
-    learner, actors = self._children(address)
-    everyone = [learner] + [a.child for a in actors]
+    learner_child, actors = self._children(address)
+    learner = _Learner(learner_child)
+    everyone = [learner_child] + [a.child for a in actors]
     logging.info('Starting the learner at %s and %d actor processes '
                  '(%d environments each); actor logs in %s.', address,
                  config.num_actors, config.envs_per_actor,
                  run_dir.logs_dir(config.logdir))
     with processes.on_signals(self._signals.append):
       try:
+        now = time.time()
         for child in everyone:
           child.start()
+          self._stalls.reset(child.name, now)
         while True:
           if self._signals:
             logging.info('Launcher got signal %d: stopping the run.',
                          self._signals[0])
             self._stop(everyone)
             return 128 + self._signals[0]
-          code = learner.poll()
-          if code is not None:
-            if code != 0:
-              logging.error('The learner exited with %s.',
-                            processes.describe_exit(code))
+          status = self._supervise_learner(learner, actors)
+          if status is not None:
             self._stop(everyone)
-            return processes.exit_status(code)
-          if not self._supervise(actors):
+            return status
+          if not self._supervise(actors, learner.child.running):
             self._stop(everyone)
             return EXIT_TOO_MANY_RESTARTS
           time.sleep(_POLL_SECS)
       finally:
         processes.kill_all(everyone)
 
-  def _supervise(self, actors: List[_Actor]) -> bool:
+  def _supervise_learner(self, learner: _Learner,
+                         actors: List[_Actor]) -> Optional[int]:
+    """Restarts a learner that died, when due; the run's exit status once
+    the learner is done (finished, or not restarted any more), else None."""
+    now = time.time()
+    if learner.restart_at is not None:
+      if now >= learner.restart_at:
+        logging.warning('Restarting the learner from its latest checkpoint '
+                        '(learner restart %d/%d).', learner.restarts,
+                        self.config.max_learner_restarts)
+        learner.child.start()
+        learner.restart_at = None
+        self._stalls.reset_all(now)  # Waiting for it is not a stall.
+        for actor in actors:
+          if actor.finished:  # The dead learner's closed queue ended it.
+            actor.finished = False
+            actor.child.start()
+            self._stalls.reset(actor.child.name, now)
+      return None
+    code = learner.child.poll()
+    if code is None:
+      return None
+    if code == 0:
+      return 0
+    frames = _last_progress_frames(self.config.logdir)
+    refusal = watchdog.learner_restart_refusal(
+        code, learner.restarts, self.config.max_learner_restarts)
+    if refusal:
+      logging.error('The learner exited with %s (last progress line at %s '
+                    'frames); not restarted: %s. Stopping the run.',
+                    processes.describe_exit(code), frames, refusal)
+      return processes.exit_status(code)
+    learner.restarts += 1
+    backoff = watchdog.learner_backoff_secs(learner.restarts)
+    learner.restart_at = now + backoff
+    logging.error('The learner exited with %s without being asked to stop '
+                  '(last progress line at %s frames); restarting it from its '
+                  'latest checkpoint in %.0f s (learner restart %d/%d). The '
+                  'actors reconnect by themselves.',
+                  processes.describe_exit(code), frames, backoff,
+                  learner.restarts, self.config.max_learner_restarts)
+    return None
+
+  def _supervise(self, actors: List[_Actor], learner_up: bool) -> bool:
     """Restarts dead actors when due; False once too many restarts."""
     now = time.time()
     for actor in actors:
@@ -146,9 +214,11 @@ class Launcher:
                        actor.restarts)
           actor.child.start()
           actor.restart_at = None
+          self._stalls.reset(actor.child.name, now)
         continue
       code = actor.child.poll()
       if code is None:
+        self._check_stall(actor, now, learner_up)
         continue
       if code == 0:
         actor.finished = True
@@ -156,6 +226,18 @@ class Launcher:
       if not self._schedule_restart(actor, code, now):
         return False
     return True
+
+  def _check_stall(self, actor: _Actor, now: float, learner_up: bool) -> None:
+    """Kills a stalled actor (the next poll restarts it)."""
+    if not learner_up:
+      self._stalls.reset(actor.child.name, now)
+      return
+    stalled = self._stalls.check(actor.child.name, actor.child.pid, now)
+    if stalled:
+      logging.warning('%s is stalled: %s. Killing it to restart it.',
+                      actor.child.name, stalled)
+      actor.child.signal(signal.SIGKILL)
+      actor.child.wait(timeout=5.0)
 
   def _schedule_restart(self, actor: _Actor, code: int, now: float) -> bool:
     self._total_restarts += 1
@@ -179,6 +261,13 @@ class Launcher:
   def _stop(self, children: List[processes.Child]) -> None:
     """SIGTERM to all (the learner writes a final checkpoint), then SIGKILL."""
     processes.stop(children, STOP_GRACE_SECS, log=logging.warning)
+
+
+def _last_progress_frames(logdir: str) -> str:
+  try:
+    return str(run_dir.last_progress_frames(logdir))
+  except (OSError, ValueError) as e:
+    return f'? ({e})'
 
 
 def run(config: Config) -> int:

@@ -8,7 +8,6 @@ worker and writes a final checkpoint.
 """
 
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -19,17 +18,23 @@ import tensorflow as tf
 
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import learner as learner_lib
-from scalable_agent_tf2 import run_dir
+from scalable_agent_tf2 import replay
 from scalable_agent_tf2 import suites
+from scalable_agent_tf2.pbt import member as pbt_member
 from scalable_agent_tf2.runtime import actor as actor_lib
 from scalable_agent_tf2.runtime import checkpoints
+from scalable_agent_tf2.runtime import ports
+from scalable_agent_tf2.runtime import preflight
 from scalable_agent_tf2.runtime import replicas
 from scalable_agent_tf2.runtime import run_log
 from scalable_agent_tf2.runtime import transport
 from scalable_agent_tf2.runtime import unrolls
+from scalable_agent_tf2.runtime import watchdog
 
 EXIT_OK = 0
-EXIT_NON_FINITE = 5
+# The TF-free launcher decides on restarts from these (runtime/watchdog.py).
+EXIT_NON_FINITE = watchdog.EXIT_NON_FINITE
+EXIT_REFUSED_CONFIG = watchdog.EXIT_REFUSED_CONFIG
 
 
 class NonFiniteLossError(RuntimeError):
@@ -41,8 +46,7 @@ class LearnerProcess:
 
   def __init__(self, config: config_lib.Config):
     self.config = config
-    os.makedirs(config.logdir, exist_ok=True)
-    self._check_and_save_config()
+    preflight.prepare_learner(config)  # Refuses a bad logdir or port.
     # Replica devices must exist before TensorFlow starts (runtime/replicas).
     devices = replicas.configure_devices(config.num_learners,
                                          config.learner_device)
@@ -71,16 +75,25 @@ class LearnerProcess:
     self.learner.initialize(learner_lib.batch_major_to_time_major(example[0]))
     self.queue = transport.UnrollQueue(element_spec,
                                        config.effective_queue_capacity)
+    # Experience replay (replay.py): fresh + replayed, or the queue alone.
+    self.batches = replay.BatchSource(config, self.queue, element_spec)
     self.params = transport.PublishedParameters(
         self.agent.trainable_variables)
     self.rng = tf.random.Generator.from_seed(config.seed)
     self.checkpoint = checkpoints.make_checkpoint(self.learner, self.rng)
-    self.manager = checkpoints.make_manager(self.checkpoint, config.logdir)
-    restored = checkpoints.restore_latest(self.checkpoint, self.manager)
+    # Unreadable newer checkpoints are set aside (runtime/checkpoints.py).
+    self.manager, restored = checkpoints.restore_and_repair(self.checkpoint,
+                                                            config.logdir)
+    self.saver = checkpoints.Saver(self.manager, config.checkpoint_secs)
+    config.save(config.logdir)  # Only once the restore succeeded.
     if restored:
-      logging.info('Resumed from %s at %d frames, %d updates.', restored,
-                   int(self.learner.num_env_frames.numpy()),
-                   int(self.learner.num_updates.numpy()))
+      checkpoints.log_resume(config.logdir, restored,
+                             int(self.learner.num_env_frames.numpy()),
+                             int(self.learner.num_updates.numpy()))
+    # Run-time hyperparameters: saved from now on, restored when present.
+    learner_lib.attach_to_checkpoint(self.checkpoint, self.learner, restored)
+    # Population-based training (pbt/member.py): None without --pbt_root.
+    self.pbt = pbt_member.create(config, self)
     self.params.publish(int(self.learner.num_updates.numpy()))
     self.log = run_log.RunLog(config.logdir, config.total_environment_frames,
                               config.progress_secs, config.summary_secs)
@@ -92,25 +105,22 @@ class LearnerProcess:
       # The starting point of a fresh run, so it can be compared and resumed.
       self.save('initial')
 
-  def _check_and_save_config(self):
-    saved = run_dir.read_config(self.config.logdir)
-    if saved:
-      config_lib.check_resume_compatible(saved, self.config)
-    self.config.save(self.config.logdir)
-
   @property
   def frames(self) -> int:
     return int(self.learner.num_env_frames.numpy())
 
-  def save(self, reason: str) -> None:
-    path = self.manager.save(checkpoint_number=self.learner.num_updates)
-    logging.info('Checkpoint (%s) at %d frames: %s', reason, self.frames, path)
+  def save(self, reason: str):
+    """The checkpoint's path; None if the disk refused it (Saver warns)."""
+    path = self.saver.save(self.learner.num_updates)
+    if path:
+      logging.info('Checkpoint (%s) at %d frames: %s', reason, self.frames,
+                   path)
+    return path
 
   # -- Training thread --------------------------------------------------------
 
   def _train_loop(self):
     config = self.config
-    last_checkpoint = time.time()
     self.log.start(self.frames)
     logging.info('Learner ready: %d parameters, waiting for unrolls from '
                  'actors (batch %d x unroll %d).', self.num_params,
@@ -119,7 +129,8 @@ class LearnerProcess:
       while not self._stop.is_set() and \
           self.frames < config.total_environment_frames:
         wait_start = time.time()
-        element, versions = self.queue.dequeue_many(config.batch_size)
+        batch = self.batches.next(int(self.learner.num_updates.numpy()))
+        element, versions = batch.element, batch.versions
         # One shared queue and one dequeue feed every replica its share of
         # the batch (runtime/replicas.py); the wait is the learner's idle time.
         dequeue_wait_secs = time.time() - wait_start
@@ -134,20 +145,22 @@ class LearnerProcess:
         updates = int(stats.num_updates)
         self.params.publish(updates)
         frames = int(stats.num_env_frames)
-        info = element.env_outputs.info
+        info = batch.fresh.env_outputs.info  # Replayed ones ran before.
         episodes = run_log.finished_episodes(
-            element.level_name.numpy(), info.episode_done.numpy(),
+            batch.fresh.level_name.numpy(), info.episode_done.numpy(),
             info.episode_return.numpy(), info.episode_step.numpy())
         self.log.record_episodes(episodes, frames)
+        if self.pbt is not None:
+          self.pbt.after_update(frames, len(episodes))
         scalars = {k: float(v) for k, v in stats._asdict().items()
                    if k not in ('finite', 'num_env_frames', 'num_updates')}
         scalars['dequeue_wait_secs'] = dequeue_wait_secs
         self.log.maybe_write(frames, updates, scalars, self.queue.size(),
-                             extra_scalars=self.suite.training_scores(
-                                 config, self.log.mean_returns()))
-        if time.time() - last_checkpoint >= config.checkpoint_secs:
+                             extra_scalars={**self.suite.training_scores(
+                                 config, self.log.mean_returns()),
+                                            **batch.scalars})
+        if self.saver.due():  # Every --checkpoint_secs; retries sooner.
           self.save('periodic')
-          last_checkpoint = time.time()
     except (tf.errors.OutOfRangeError, tf.errors.CancelledError):
       if not self._stop.is_set():
         self._error = RuntimeError('The unroll queue was closed unexpectedly.')
@@ -185,7 +198,7 @@ class LearnerProcess:
       if isinstance(self._error, NonFiniteLossError):
         logging.error('%s', self._error)
         return EXIT_NON_FINITE
-      self.save('final')
+      final = self.save('final')
       self.log.maybe_write(self.frames, int(self.learner.num_updates.numpy()),
                            {}, 0, force=True,
                            extra_scalars=self.suite.training_scores(
@@ -193,6 +206,10 @@ class LearnerProcess:
       if self._error is not None:
         logging.error('Learner failed: %r', self._error)
         raise self._error
+      if final is None:
+        logging.error('The final checkpoint could not be written; a resume '
+                      'starts from %s.', self.manager.latest_checkpoint)
+        return watchdog.EXIT_SAVE_FAILED
       logging.info('Learner finished at %d frames.', self.frames)
       return EXIT_OK
     finally:
@@ -202,4 +219,10 @@ class LearnerProcess:
 
 
 def run(config: config_lib.Config) -> int:
-  return LearnerProcess(config).run()
+  try:
+    process = LearnerProcess(config)
+  except (config_lib.ConfigError, checkpoints.CheckpointError,
+          ports.PortInUseError) as e:
+    logging.error('%s', e)  # One line, no traceback (docs/faults.md).
+    return EXIT_REFUSED_CONFIG
+  return process.run()

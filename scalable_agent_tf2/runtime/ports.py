@@ -27,3 +27,30 @@ def server_reachable(address: str, timeout: float = 1.0) -> bool:
       return True
   except OSError:
     return False
+
+
+class PortInUseError(OSError):
+  """The port a server must listen on is taken."""
+
+
+def check_listen_port_free(address: str) -> None:
+  """Refuses, naming the port, when a server could not listen at `address`.
+
+  TensorFlow's server listens on every interface; its own failure is an
+  unnamed 'Could not start gRPC server'. The probe sets SO_REUSEADDR like
+  gRPC does, so connections of a previous server in TIME_WAIT (a restarted
+  learner) do not count as in use, only a listening socket does.
+
+  Raises:
+    PortInUseError: something listens on the port.
+  """
+  _, _, port = address.rpartition(':')
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+      s.bind(('', int(port)))
+    except OSError as e:
+      raise PortInUseError(
+          f'Port {port} of --learner_address={address} is already in use '
+          f'({e.strerror}): another learner or program listens there. Stop '
+          'it or choose another port.') from None

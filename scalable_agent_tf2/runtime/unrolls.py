@@ -37,7 +37,8 @@ def agent_output_spec(num_actions: int) -> AgentOutput:
                      baseline=tf.TensorSpec([], tf.float32))
 
 
-def _with_leading(spec, dims):
+def with_leading(spec, dims):
+  """`spec` (a nest of TensorSpecs) with `dims` prepended to every shape."""
   return tf.nest.map_structure(
       lambda s: tf.TensorSpec(list(dims) + s.shape.as_list(), s.dtype), spec)
 
@@ -52,8 +53,8 @@ def queue_element_spec(frame_shape, num_actions: int, unroll_length: int,
   actor_output = ActorOutput(
       level_name=tf.TensorSpec([], tf.string),
       agent_state=state_spec,
-      env_outputs=_with_leading(step_output_spec(frame_shape), [steps]),
-      agent_outputs=_with_leading(agent_output_spec(num_actions), [steps]))
+      env_outputs=with_leading(step_output_spec(frame_shape), [steps]),
+      agent_outputs=with_leading(agent_output_spec(num_actions), [steps]))
   return actor_output, tf.TensorSpec([], tf.int64)
 
 

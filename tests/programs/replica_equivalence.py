@@ -73,7 +73,8 @@ def max_rel_diff(a, b):
   return float(np.max(np.abs(a - b) / (np.abs(b) + 1e-6)))
 
 
-def main(network, updates, num_learners):
+def main(network, updates, num_learners, seed=1):
+  tf.random.set_seed(seed)
   settings = dict(NETWORKS[network])
   frame = settings.pop('frame')
   devices = replicas.configure_devices(num_learners, 'cpu')
@@ -111,4 +112,5 @@ def main(network, updates, num_learners):
 
 
 if __name__ == '__main__':
-  sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+  sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                *[int(a) for a in sys.argv[4:]]))
