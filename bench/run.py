@@ -3,6 +3,8 @@ r"""Runs the benchmarks and writes one JSON file (`make bench`).
 Sections (each is the return value of one benchmark module):
   "vtrace"      bench/vtrace_bench.py: the V-trace op vs a numpy recursion.
   "networks"    bench/networks_bench.py: actor step / learner unroll timings.
+  "learners"    bench/learners_bench.py: learner-only updates/s with 1 and 2
+                replicas (--num_learners) and the all-reduce time.
   "end_to_end"  bench/throughput.py: Pong training frames/s with 1, 2, 4
                 actors, env-only frames/s, envs_per_actor, peak memory.
   "actor_hosts" bench/actor_hosts.py: in-process actors vs actor hosts with
@@ -32,7 +34,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-SECTIONS = ('vtrace', 'networks', 'end_to_end', 'actor_hosts', 'transport')
+SECTIONS = ('vtrace', 'networks', 'learners', 'end_to_end', 'actor_hosts',
+            'transport')
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -276,6 +279,9 @@ def _run_section(name: str, args: argparse.Namespace):
     if args.networks_unroll_repetitions is not None:
       kwargs['unroll_repetitions'] = args.networks_unroll_repetitions
     return networks_bench.run(**kwargs)
+  if name == 'learners':
+    from bench import learners_bench  # pylint: disable=g-import-not-at-top
+    return learners_bench.run()
   if name in ('actor_hosts', 'transport'):
     return _run_host_section(name, args)
   from bench import throughput  # pylint: disable=g-import-not-at-top
