@@ -34,8 +34,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-SECTIONS = ('vtrace', 'networks', 'learners', 'end_to_end', 'actor_hosts',
-            'transport')
+SECTIONS = ('vtrace', 'networks', 'end_to_end', 'actor_hosts', 'transport',
+            'learners')
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
