@@ -14,12 +14,12 @@ not a speed-up (docs/multiple_learners.md).
 
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from bench import timing  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEARNER_COUNTS = (1, 2)
@@ -48,14 +48,7 @@ def _batch(agent):
 
 
 def _median_secs(fn, repetitions):
-  for _ in range(WARMUP):
-    fn()
-  times = []
-  for _ in range(repetitions):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+  return timing.median_secs(fn, repetitions, WARMUP)
 
 
 def measure(num_learners, updates=DEFAULT_UPDATES):

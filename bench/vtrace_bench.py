@@ -10,14 +10,13 @@ Usage: `python -m bench.vtrace_bench` prints the result of `run()` as JSON.
 
 import json
 import os
-import statistics
-import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+from bench import timing  # pylint: disable=g-import-not-at-top
 from scalable_agent_tf2 import vtrace  # pylint: disable=g-import-not-at-top
 
 # (unroll_length, batch_size): Table G.1 (Atari) and Table D.3 (DMLab).
@@ -65,14 +64,7 @@ def _inputs(num_steps, batch_size, dtype, seed=0):
 
 
 def _median_ms(fn, repetitions=REPETITIONS, warmup=WARMUP):
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(repetitions):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return 1000.0 * statistics.median(times)
+  return 1000.0 * timing.median_secs(fn, repetitions, warmup)
 
 
 @tf.function
