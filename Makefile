@@ -148,11 +148,19 @@ bench: $(STAMP)
 	$(PY) -m bench.run --out bench/results/bench.json
 
 # Pong to the paper's level: learning curve (CSV + PNG) and frames/s.
-# PONG_PRESET=small trains the small-machine preset into bench/results/pong_small.
+# PONG_PRESET=small trains the small-machine preset into bench/results/pong_small;
+# PONG_OUT, PONG_EXTRA (experiment flags) and PONG_SCHEDULE (frames over which
+# the learning rate anneals; default the preset's 200M) name a search run.
 PONG_FRAMES ?= 10000000
 PONG_PRESET ?= paper
+PONG_OUT ?=
+PONG_EXTRA ?=
+PONG_SCHEDULE ?=
 bench-pong: $(STAMP)
-	$(PY) -m bench.pong --frames=$(PONG_FRAMES) --preset=$(PONG_PRESET)
+	$(PY) -m bench.pong --frames=$(PONG_FRAMES) --preset=$(PONG_PRESET) \
+	  $(if $(PONG_OUT),--out-dir=$(PONG_OUT)) \
+	  $(if $(PONG_SCHEDULE),--schedule_frames=$(PONG_SCHEDULE)) \
+	  --extra="$(PONG_EXTRA)"
 
 # Actor hosts (docs/actor_hosts.md): in-process actors vs actor hosts with env
 # worker processes, the box's limit, and the transport benchmark (idle box).

@@ -17,19 +17,20 @@ grad-norm clip 40, rewards clipped to [-1, 1], discount 0.99, action repeat
                         scores (Table C.1) and the machine;
   sessions.jsonl        one line per invocation (wall time, frames).
 
-Resumable: rerunning the same command continues from the latest checkpoint
-in <out-dir>/run (Ctrl-C stops cleanly with a final checkpoint and still
-writes the files). A run that already reached --frames only rewrites them.
+The learning rate anneals linearly to 0 over --schedule_frames (default the
+preset's own total_environment_frames, Table G.1's 200M), whatever --frames
+is: the run stops at --frames (`--stop_at_frames`), so runs of different
+budgets share one schedule. Resumable: rerunning the same command continues
+from the latest checkpoint in <out-dir>/run (Ctrl-C stops cleanly with a
+final checkpoint and still writes the files).
 
   python -m bench.pong --frames=10000000 --out-dir bench/results/pong
-  python -m bench.pong --frames=10000000 --out-dir bench/results/pong \
-      --torso=deep --extra="--num_actors=8"
-  python -m bench.pong --preset=small --frames=40000000   # -> pong_small/
+  python -m bench.pong --out-dir=bench/results/pong_search/b4 \
+      --extra="--batch_size=4 --envs_per_actor=8"
 
-The shallow torso is the default: the deep ResNet is several times slower on
-a CPU. The paper reports Pong after 200M frames (Table C.1: shallow 20.40,
-deep 20.98). On 2 cores the paper preset had not started to learn Pong by 9M
-frames; the small preset had (README, "Pong on 2 cores").
+The shallow torso is the default (the deep ResNet is several times slower on
+a CPU). The paper reports Pong after 200M frames (Table C.1: shallow 20.40,
+deep 20.98); README "Pong on 2 cores" has the runs on this machine.
 """
 
 import argparse
@@ -48,6 +49,7 @@ from bench import run as bench_run
 from bench import training_run
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import run_dir
+from scalable_agent_tf2 import suites
 from scalable_agent_tf2.paper import plots
 from scalable_agent_tf2.paper import published
 from scalable_agent_tf2.runtime import processes
@@ -59,10 +61,15 @@ TARGET_RETURN = 18.0  # "The paper's level": Table C.1 Pong is 20.40 / 20.98.
 FPS_WARMUP_FRACTION = run_dir.DEFAULT_WARMUP_FRACTION
 
 # The Atari presets (atari57/plugin.py): `paper` is Table G.1, `small` the
-# small-machine preset of `make train`. The run passes only --preset; --extra
-# flags come after it and win.
+# small-machine preset of `make train`; --extra flags come after and win.
 DEFAULT_OUT_DIRS = {'paper': 'bench/results/pong',
                     'small': 'bench/results/pong_small'}
+
+# Set by this command's own options, never through --extra.
+_RESERVED = {'total_environment_frames': 'use --schedule_frames',
+             'stop_at_frames': 'use --frames', 'logdir': 'use --out-dir',
+             'level_name': f'this benchmark trains {GAME}',
+             'preset': 'use --preset', 'torso': 'use --torso'}
 
 RUN_DIR = 'run'
 CURVE_CSV = 'learning_curve.csv'
@@ -114,17 +121,49 @@ def final_mean_return(returns: Sequence[float],
   return float(np.mean(np.asarray(returns, np.float64)[-window:]))
 
 
+def preset_schedule_frames(preset: str) -> int:
+  """The frames over which `preset` decays the learning rate to 0 (its own
+  total_environment_frames: 200M for both Atari presets, Table G.1)."""
+  return int(suites.get('atari').defaults(GAME, preset)
+             ['total_environment_frames'])
+
+
+def learning_rate_at(frames: float, learning_rate: float,
+                     schedule_frames: float) -> float:
+  """The linearly annealed learning rate after `frames` (docs/impala.md §4)."""
+  return float(learning_rate) * max(0.0, 1.0 - frames / schedule_frames)
+
+
 def training_command(logdir: str, frames: int, torso: str,
                      progress_secs: float,
                      extra_flags: Sequence[str] = (),
-                     preset: str = 'paper') -> List[str]:
+                     preset: str = 'paper',
+                     schedule_frames: Optional[int] = None) -> List[str]:
   """The entry-point command line that trains Pong with Table G.1 (or the
-  small-machine preset)."""
+  small-machine preset) until `frames`, its learning rate annealed over
+  `schedule_frames` (default: the preset's own)."""
+  schedule = schedule_frames or preset_schedule_frames(preset)
   return config_lib.experiment_command([
       '--env=atari', f'--level_name={GAME}', f'--torso={torso}',
-      f'--total_environment_frames={frames}', f'--logdir={logdir}',
-      f'--progress_secs={progress_secs}', f'--preset={preset}',
-      *extra_flags])
+      f'--total_environment_frames={schedule}', f'--stop_at_frames={frames}',
+      f'--logdir={logdir}', f'--progress_secs={progress_secs}',
+      f'--preset={preset}', *extra_flags])
+
+
+def check_same_schedule(logdir: str, schedule_frames: int) -> None:
+  """Refuses to resume a run whose learning rate decayed over other frames
+  (the curve would mix two schedules).
+
+  Raises:
+    SystemExit: config.json of `logdir` names another schedule.
+  """
+  saved = run_dir.read_config(logdir).get('total_environment_frames')
+  if saved is not None and int(saved) != int(schedule_frames):
+    raise SystemExit(
+        f'{logdir} was trained with its learning rate annealed over '
+        f'{int(saved):,} frames, not {int(schedule_frames):,}: pass '
+        f'--schedule_frames={int(saved)} to resume it, or use a new '
+        '--out-dir.')
 
 
 def session_wall_secs(sessions: Sequence[dict]) -> float:
@@ -216,11 +255,13 @@ def write_outputs(out_dir: str, target_frames: int,
           returns, CURVE_WINDOW)[CURVE_WINDOW - 1:]))
                               if returns.size >= CURVE_WINDOW else None),
       'paper_table_c1': paper_pong_scores(),
+      'learning_rate_schedule': _schedule_summary(config, trained_frames),
       'hyperparameters': {k: config.get(k) for k in (
           'preset', 'torso', 'batch_size', 'unroll_length', 'num_action_repeats', 'entropy_cost',
           'baseline_cost', 'discounting', 'reward_clipping', 'learning_rate',
           'decay', 'momentum', 'epsilon', 'grad_norm_clip', 'use_lstm',
-          'num_actors', 'envs_per_actor', 'total_environment_frames')},
+          'num_actors', 'envs_per_actor', 'total_environment_frames',
+          'stop_at_frames', 'seed', 'env_processes')},
       'machine': bench_run.machine_info(),
       'files': files,
   }
@@ -229,17 +270,31 @@ def write_outputs(out_dir: str, target_frames: int,
   return summary
 
 
+def _schedule_summary(config: dict, trained_frames: int) -> Dict[str, object]:
+  """How the run's learning rate was annealed, and where it ended."""
+  schedule, lr = (config.get('total_environment_frames'),
+                  config.get('learning_rate'))
+  if not schedule or lr is None:
+    return {}
+  return {'decay': 'linear to 0', 'over_frames': int(schedule),
+          'initial_learning_rate': lr,
+          'learning_rate_at_frames_trained': learning_rate_at(
+              trained_frames, lr, schedule)}
+
+
 # --- Training -----------------------------------------------------------------
 
 
 def train(out_dir: str, frames: int, torso: str, progress_secs: float,
-          extra_flags: Sequence[str], preset: str = 'paper'
-          ) -> Dict[str, object]:
+          extra_flags: Sequence[str], preset: str = 'paper',
+          schedule_frames: Optional[int] = None) -> Dict[str, object]:
   """Runs (or resumes) the training until `frames`; returns the session."""
   logdir = os.path.join(out_dir, RUN_DIR)
   os.makedirs(logdir, exist_ok=True)
+  schedule = schedule_frames or preset_schedule_frames(preset)
+  check_same_schedule(logdir, schedule)
   command = training_command(logdir, frames, torso, progress_secs,
-                             extra_flags, preset)
+                             extra_flags, preset, schedule)
   print('[bench.pong] ' + shlex.join(command), flush=True)
   frames_before = last_frames(logdir)
   start = time.time()
@@ -259,8 +314,13 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='python -m bench.pong', description=__doc__.split('\n')[0])
   parser.add_argument('--frames', type=int, default=10_000_000,
-                      help='environment frames to train for (the learning '
-                      'rate decays to 0 over them; default %(default)s).')
+                      help='environment frames to train for (default '
+                      '%(default)s).')
+  parser.add_argument('--schedule_frames', type=int, default=None,
+                      help='frames over which the learning rate decays '
+                      'linearly to 0 (default: the preset\'s own '
+                      'total_environment_frames, 200M), whatever --frames '
+                      'is.')
   parser.add_argument('--preset', choices=sorted(DEFAULT_OUT_DIRS),
                       default='paper',
                       help='paper (Table G.1, the default) or small (the '
@@ -288,8 +348,11 @@ def _parse_args(argv):
     raise SystemExit(f'--frames must be >= 1, got {args.frames}.')
   if args.progress_secs <= 0:
     raise SystemExit('--progress_secs must be > 0.')
+  if args.schedule_frames is not None and args.schedule_frames < 1:
+    raise SystemExit(f'--schedule_frames must be >= 1, got '
+                     f'{args.schedule_frames}.')
   try:
-    extra_flags = config_lib.parse_extra(args.extra)
+    extra_flags = config_lib.parse_extra(args.extra, reserved=_RESERVED)
   except config_lib.ConfigError as e:
     raise SystemExit(f'--extra: {e}') from None
   return args, extra_flags
@@ -305,7 +368,7 @@ def _train_session(args, extra_flags, out_dir: str, sessions_path: str) -> int:
           f'{args.frames:,} frames: only rewriting the outputs.')
     return 0
   session = train(out_dir, args.frames, args.torso, args.progress_secs,
-                  extra_flags, args.preset)
+                  extra_flags, args.preset, args.schedule_frames)
   with open(sessions_path, 'a') as f:
     f.write(json.dumps(session) + '\n')
   if session['interrupted']:

@@ -11,8 +11,7 @@ for --level_name=dmlab30), `small` the Atari default for a few CPU cores
 rejects bad combinations at start-up with a message naming the flag.
 
 The command-line helpers at the end (`to_flags`, `experiment_command`,
-`parse_extra`, `extra_flag_value`) write and check flags for the launcher
-and the suite drivers.
+`parse_extra`, `extra_flag_value`) write and check flags for the drivers.
 """
 
 import dataclasses
@@ -90,6 +89,9 @@ class Config:
   num_action_repeats: Optional[int] = _field(None, 'Frames per agent step.')
   total_environment_frames: Optional[int] = _field(
       None, 'Frames to train for (the learning rate decays to 0 over them).')
+  stop_at_frames: int = _field(
+      0, 'Stop here instead (0: at total_environment_frames); the learning '
+      'rate still decays over total_environment_frames.')
   seed: int = _field(
       1, 'Random seed (>= 1): initial weights, learner RNG, environment seeds '
       '(docs/determinism.md).')
@@ -166,8 +168,8 @@ class Config:
       2.0, 'With --env_processes: how long an actor host waits, after the '
       'first observation is ready, for more before running inference.')
   actor_threads: int = _field(
-      0, 'TensorFlow intra- and inter-op threads of each actor process '
-      '(0 = TensorFlow\'s default).')
+      1, 'TensorFlow intra- and inter-op threads of each actor process (0 = '
+      'TensorFlow\'s default; 1 measured fastest, docs/actor_hosts.md).')
 
   # -- Derived ---------------------------------------------------------------
 
@@ -197,6 +199,11 @@ class Config:
   @property
   def effective_queue_capacity(self) -> int:
     return self.queue_capacity or 2 * self.batch_size
+
+  @property
+  def stop_frames(self) -> int:
+    """The learner's frame count at which training stops."""
+    return self.stop_at_frames or self.total_environment_frames
 
   def resolve(self) -> 'Config':
     """Returns a copy with every `None` replaced by the suite's default.
@@ -258,25 +265,6 @@ def field_choices(field: dataclasses.Field) -> Optional[tuple]:
   """The valid values of an enum field (None for a free-valued one)."""
   enum = field.metadata.get('enum')
   return tuple(enum() if callable(enum) else enum) if enum is not None else None
-
-
-# -- Resuming ------------------------------------------------------------------
-
-# Settings that decide the shapes of the network and of the unrolls, or the
-# experiment itself. A resumed run must agree with the checkpoint on these.
-IDENTITY_FIELDS = ('env', 'level_name', 'torso', 'use_lstm', 'use_instruction',
-                   'unroll_length', 'num_action_repeats', 'width', 'height')
-
-
-def check_resume_compatible(saved: Dict[str, Any], config: Config) -> None:
-  """Refuses to resume a logdir written by an incompatible configuration."""
-  current = config.to_dict()
-  diffs = [f'{k}: checkpoint {saved.get(k)!r} vs now {current[k]!r}'
-           for k in IDENTITY_FIELDS if k in saved and saved[k] != current[k]]
-  if diffs:
-    raise ConfigError(
-        'The logdir holds a run with a different configuration; use a new '
-        '--logdir or the same flags. Differences: ' + '; '.join(diffs))
 
 
 def _default_num_actors() -> int:

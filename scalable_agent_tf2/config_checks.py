@@ -6,6 +6,7 @@ run, so a run never starts with a silent misconfiguration.
 """
 
 import dataclasses
+from typing import Any, Dict
 
 from scalable_agent_tf2.config import ConfigError
 from scalable_agent_tf2.config import field_choices
@@ -36,6 +37,8 @@ def _check_counts(c) -> None:
                'test_num_episodes', 'width', 'height'):
     _check(getattr(c, name) >= 1, f'--{name} must be >= 1.')
   _check(c.task >= 0, '--task must be >= 0.')
+  _check(c.stop_at_frames >= 0, '--stop_at_frames must be >= 0 (0 = at '
+         '--total_environment_frames).')
   _check(c.seed >= 1, '--seed must be >= 1 (environment i gets seed '
          'i + 1 + 100000 * (seed - 1), docs/impala.md §5).')
   _check(c.task < c.num_actors or c.job_name != 'actor',
@@ -130,3 +133,22 @@ def _is_host_port(address: str) -> bool:
 # In the order `Config.validate` runs them.
 CHECKS = (_check_choices, _check_counts, _check_learning, _check_runtime,
           _check_addresses, _check_level, _check_replay)
+
+
+# -- Resuming (runtime/preflight.py) ----------------------------------------
+
+# Settings that decide the shapes of the network and of the unrolls, or the
+# experiment itself. A resumed run must agree with the checkpoint on these.
+IDENTITY_FIELDS = ('env', 'level_name', 'torso', 'use_lstm', 'use_instruction',
+                   'unroll_length', 'num_action_repeats', 'width', 'height')
+
+
+def check_resume_compatible(saved: Dict[str, Any], config) -> None:
+  """Refuses to resume a logdir written by an incompatible configuration."""
+  current = config.to_dict()
+  diffs = [f'{k}: checkpoint {saved.get(k)!r} vs now {current[k]!r}'
+           for k in IDENTITY_FIELDS if k in saved and saved[k] != current[k]]
+  if diffs:
+    raise ConfigError(
+        'The logdir holds a run with a different configuration; use a new '
+        '--logdir or the same flags. Differences: ' + '; '.join(diffs))

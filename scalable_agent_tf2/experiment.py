@@ -37,6 +37,7 @@ from absl import flags
 from absl import logging
 
 from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2 import config_checks
 from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2 import suites
 
@@ -110,7 +111,7 @@ def config_from_flags() -> config_lib.Config:
     # Test the network that was trained: settings that shape the network
     # come from the run's config.json unless given on the command line.
     saved = run_dir.read_config(values['logdir'])
-    for name in config_lib.IDENTITY_FIELDS:
+    for name in config_checks.IDENTITY_FIELDS:
       if name in saved and not FLAGS[name].present:
         values[name] = saved[name]
   return config_lib.Config(**values).resolve().validate()

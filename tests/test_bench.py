@@ -254,8 +254,50 @@ def test_pong_command_puts_extra_flags_last():
   config = _resolved(command)
   assert config.batch_size == 16 and config.num_actors == 8
   assert '--torso=deep' in command
-  assert '--total_environment_frames=10000000' in command
+  assert '--stop_at_frames=10000000' in command
   assert config.use_lstm is False
+
+
+def test_pong_schedule_is_the_presets_own_whatever_the_budget():
+  # The learning rate anneals over Table G.1's 200M frames; the budget only
+  # says where the run stops.
+  for preset in ('paper', 'small'):
+    assert pong.preset_schedule_frames(preset) == 200_000_000
+    config = _resolved(pong.training_command('/tmp/p', 10_000_000, 'shallow',
+                                             10.0, preset=preset))
+    assert config.total_environment_frames == 200_000_000
+    assert config.stop_frames == 10_000_000
+  config = _resolved(pong.training_command('/tmp/p', 10_000_000, 'shallow',
+                                           10.0, schedule_frames=40_000_000))
+  assert config.total_environment_frames == 40_000_000
+  assert config.stop_frames == 10_000_000
+
+
+def test_pong_learning_rate_at():
+  assert pong.learning_rate_at(0, 0.0006, 200e6) == 0.0006
+  assert pong.learning_rate_at(10e6, 0.0006, 200e6) == pytest.approx(0.00057)
+  assert pong.learning_rate_at(8.94e6, 0.0006, 10e6) == pytest.approx(6.36e-5)
+  assert pong.learning_rate_at(3e8, 0.0006, 200e6) == 0.0
+
+
+def test_pong_refuses_to_resume_with_another_schedule(tmp_path):
+  pong.check_same_schedule(str(tmp_path), 200_000_000)  # No config.json yet.
+  (tmp_path / 'config.json').write_text(
+      json.dumps({'total_environment_frames': 40_000_000}))
+  pong.check_same_schedule(str(tmp_path), 40_000_000)
+  with pytest.raises(SystemExit, match='--schedule_frames=40000000'):
+    pong.check_same_schedule(str(tmp_path), 200_000_000)
+
+
+@pytest.mark.parametrize('extra, message', [
+    ('--total_environment_frames=5', '--schedule_frames'),
+    ('--stop_at_frames=5', '--frames'),
+    ('--logdir=/tmp/x', '--out-dir')])
+def test_pong_extra_may_not_set_what_its_options_set(extra, message):
+  with pytest.raises(SystemExit, match=message):
+    pong._parse_args([f'--extra={extra}'])  # pylint: disable=protected-access
+  with pytest.raises(SystemExit, match='--schedule_frames must be >= 1'):
+    pong._parse_args(['--schedule_frames=0'])  # pylint: disable=protected-access
 
 
 # --- Machine block and the results file ---------------------------------------

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2 import config_checks
 from scalable_agent_tf2.config import Config, ConfigError
 
 from runtime_helpers import REPO, child_env
@@ -76,6 +77,14 @@ def test_an_empty_level_name_is_the_suites_default_level():
       'explore_goal_locations_small')
 
 
+def test_stop_at_frames_ends_the_run_early_but_not_the_schedule():
+  c = resolved(env='atari', preset='paper')
+  assert c.stop_frames == c.total_environment_frames == 200_000_000
+  c = resolved(env='atari', preset='paper', stop_at_frames=10_000_000)
+  assert c.stop_frames == 10_000_000
+  assert c.total_environment_frames == 200_000_000  # The LR schedule.
+
+
 def test_explicit_values_override_defaults():
   c = resolved(env='dmlab', level_name='dmlab30', num_actors=3,
                learning_rate=0.001)
@@ -94,6 +103,7 @@ def test_explicit_values_override_defaults():
     (dict(job_name='actor', learner_address='h:1', task=5, num_actors=2),
      'actor tasks are 0..num_actors-1'),
     (dict(grad_norm_clip=-1.0), '--grad_norm_clip'),
+    (dict(stop_at_frames=-1), '--stop_at_frames must be >= 0'),
 ])
 def test_invalid_combinations_fail_with_a_message(kwargs, message):
   with pytest.raises(ConfigError, match=message):
@@ -109,9 +119,9 @@ def test_resume_compatibility_names_the_difference():
   c = resolved(env='atari', torso='deep')
   saved = dict(c.to_dict(), torso='shallow')
   with pytest.raises(ConfigError, match="torso: checkpoint 'shallow'"):
-    config_lib.check_resume_compatible(saved, c)
+    config_checks.check_resume_compatible(saved, c)
   # Learning hyperparameters may change on resume (e.g. a longer budget).
-  config_lib.check_resume_compatible(
+  config_checks.check_resume_compatible(
       dict(c.to_dict(), total_environment_frames=5), c)
 
 

@@ -78,14 +78,20 @@ def test_resume_restores_exactly_and_continues(trained_logdir, tmp_path):
       continue  # The checkpoint's own bookkeeping, not training state.
     np.testing.assert_array_equal(saved[key], again[key], err_msg=key)
   assert any('optimizer' in k for k in saved), 'optimizer slots are saved'
-  # A bigger budget continues from 4000 frames, not from 0.
+  # A bigger budget continues from 4000 frames, not from 0; --stop_at_frames
+  # ends it at 30 updates of a 40-update learning-rate schedule.
   result = run_experiment(logdir, *TINY_PONG_FLAGS,
-                          f'--total_environment_frames={30 * FRAMES_PER_UPDATE}')
+                          f'--total_environment_frames={40 * FRAMES_PER_UPDATE}',
+                          f'--stop_at_frames={30 * FRAMES_PER_UPDATE}')
   assert result.returncode == 0, result.stderr[-3000:]
   final = checkpoint_values(latest_checkpoint(logdir))
   assert frames_of(final) == 30 * FRAMES_PER_UPDATE
   updates = next(v for k, v in final.items() if k.startswith('num_updates/'))
   assert int(updates) == 30
+  last = read_jsonl(os.path.join(logdir, 'progress.jsonl'))[-1]
+  assert last['frames'] == 30 * FRAMES_PER_UPDATE
+  assert last['learning_rate'] == pytest.approx(0.0006 * (1 - 29 / 40),
+                                                rel=1e-5)
 
 
 @pytest.mark.timeout(120)

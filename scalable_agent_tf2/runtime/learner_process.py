@@ -95,7 +95,7 @@ class LearnerProcess:
     # Population-based training (pbt/member.py): None without --pbt_root.
     self.pbt = pbt_member.create(config, self)
     self.params.publish(int(self.learner.num_updates.numpy()))
-    self.log = run_log.RunLog(config.logdir, config.total_environment_frames,
+    self.log = run_log.RunLog(config.logdir, config.stop_frames,
                               config.progress_secs, config.summary_secs)
     self._stop = threading.Event()
     self._error = None
@@ -127,7 +127,7 @@ class LearnerProcess:
                  config.batch_size, config.unroll_length)
     try:
       while not self._stop.is_set() and \
-          self.frames < config.total_environment_frames:
+          self.frames < config.stop_frames:
         wait_start = time.time()
         batch = self.batches.next(int(self.learner.num_updates.numpy()))
         element, versions = batch.element, batch.versions

@@ -18,6 +18,7 @@ config.json that contradicts the checkpoints.
 import os
 
 from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2 import config_checks
 from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2.runtime import ports
 
@@ -45,7 +46,7 @@ def read_saved_config(logdir: str) -> dict:
         f'Cannot read {path} ({e}); it records the configuration of the '
         'checkpoints in this logdir. Restore it (e.g. from a copy of the '
         'run) or use a new --logdir.') from None
-  missing = [k for k in config_lib.IDENTITY_FIELDS if k not in saved]
+  missing = [k for k in config_checks.IDENTITY_FIELDS if k not in saved]
   if missing:
     raise config_lib.ConfigError(
         f'{path} lacks the settings {missing} (it holds '
@@ -63,7 +64,7 @@ def check_run_dir(config: config_lib.Config) -> None:
   check_logdir_is_directory(config.logdir)
   saved = read_saved_config(config.logdir)
   if saved:
-    config_lib.check_resume_compatible(saved, config)
+    config_checks.check_resume_compatible(saved, config)
 
 
 def prepare_learner(config: config_lib.Config) -> None:
