@@ -162,6 +162,17 @@ bench-pong: $(STAMP)
 	  $(if $(PONG_SCHEDULE),--schedule_frames=$(PONG_SCHEDULE)) \
 	  --extra="$(PONG_EXTRA)"
 
+# The small-machine preset search (bench/pong_search.py): RUN=<name> trains one
+# run (resumable), then measures its torso and clip budget; the table of all
+# runs goes to bench/results/pong_search/table.md.
+.PHONY: pong-search pong-search-table
+pong-search: $(STAMP)
+	$(PY) -m bench.pong_search run $(RUN)
+	$(PY) -m bench.pong_search health $(RUN)
+	$(PY) -m bench.pong_search table
+pong-search-table: $(STAMP)
+	$(PY) -m bench.pong_search table
+
 # Actor hosts (docs/actor_hosts.md): in-process actors vs actor hosts with env
 # worker processes, the box's limit, and the transport benchmark (idle box).
 .PHONY: bench-hosts

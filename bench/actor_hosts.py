@@ -243,7 +243,7 @@ def run(seconds: float, env_seconds: float, progress_secs: float,
 def summary_lines(result: Dict[str, object]) -> List[str]:
   lines = ['Actor hosts (Pong, shallow, batch 32, unroll 20):',
            f'  {"layout":<26} {"fps":>7} {"env-only":>9} {"batch":>6} '
-           f'{"PSS total":>9} {"acting/env":>10} {"/limit":>6}']
+           f'{"PSS total":>9} {"acting/env":>10} {"/limit":>6} {"lag":>5}']
   for name, entry in result.get('layouts', {}).items():
     last = entry['runs'][-1] if entry['runs'] else {}
 
@@ -255,7 +255,8 @@ def summary_lines(result: Dict[str, object]) -> List[str]:
         f'{fmt(last.get("inference_batch_mean"), ".1f"):>6} '
         f'{fmt(last.get("total_pss_mib")):>9} '
         f'{fmt(last.get("acting_pss_mib_per_env")):>10} '
-        f'{fmt(entry.get("fps_over_limit"), ".2f"):>6}')
+        f'{fmt(entry.get("fps_over_limit"), ".2f"):>6} '
+        f'{fmt(last.get("policy_lag_median"), ".1f"):>5}')
   limit = result.get('box_limit', {})
   lines.append(f'  box limit: {limit.get("limit_fps_cpu_model")} frames/s '
                f'(CPU model), {limit.get("limit_fps_wall_x_cores")} (wall x '

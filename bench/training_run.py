@@ -122,6 +122,17 @@ def _train(launcher: processes.Child, logdir: str, seconds: float,
   return stop_time
 
 
+def median_policy_lag(window: Sequence[dict]) -> Optional[float]:
+  """Median over progress lines of their mean policy lag, in updates (the
+  parameter version the learner trains with minus the one acted with)."""
+  lags = sorted(float(r['mean_policy_lag']) for r in window
+                if isinstance(r.get('mean_policy_lag'), (int, float)))
+  if not lags:
+    return None
+  mid = len(lags) // 2
+  return lags[mid] if len(lags) % 2 else (lags[mid - 1] + lags[mid]) / 2
+
+
 def _measure(result: Dict[str, object], logdir: str,
              stop_time: Optional[float], warmup_fraction: float) -> None:
   """Adds the steady-state statistics of the run's progress lines."""
@@ -131,6 +142,8 @@ def _measure(result: Dict[str, object], logdir: str,
   if records:
     result['frames'] = records[-1].get('frames')
     result['updates'] = records[-1].get('updates')
+  result['policy_lag_median'] = median_policy_lag(
+      run_dir.steady_state_window(records, stop_time, warmup_fraction))
   if result['fps_median'] is None and 'error' not in result:
     result['error'] = ('no progress line in the steady-state window: give the '
                        'run more --seconds.')

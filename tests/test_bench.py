@@ -28,6 +28,7 @@ from bench import memory
 from bench import pong
 from bench import run as bench_run
 from bench import throughput
+from bench import training_run
 from bench import torso_health
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import experiment
@@ -273,6 +274,14 @@ def test_pong_schedule_is_the_presets_own_whatever_the_budget():
   assert config.stop_frames == 10_000_000
 
 
+def test_median_policy_lag_of_the_steady_state_lines():
+  lines = [{'mean_policy_lag': 1.0}, {'mean_policy_lag': 4.0},
+           {'mean_policy_lag': 2.0}, {'fps': 3.0}]
+  assert training_run.median_policy_lag(lines) == 2.0
+  assert training_run.median_policy_lag(lines[:2]) == 2.5
+  assert training_run.median_policy_lag([{'fps': 1.0}]) is None
+
+
 def test_pong_learning_rate_at():
   assert pong.learning_rate_at(0, 0.0006, 200e6) == 0.0006
   assert pong.learning_rate_at(10e6, 0.0006, 200e6) == pytest.approx(0.00057)
@@ -473,6 +482,51 @@ def test_never_active_counts_channels_that_are_zero_everywhere():
   activations[:, :, :, 3] = 1.0   # channel 3 always fires
   assert torso_health.never_active(activations) == 2
   assert torso_health.never_active(np.ones([2, 8])) == 0
+
+
+# --- Clip budget (bench/clip_budget.py) ---------------------------------------
+
+
+def test_clip_factor_and_global_norm():
+  from bench import clip_budget  # pylint: disable=g-import-not-at-top
+  assert clip_budget.global_norm([np.array([3.0]), np.array([[4.0]])]) == 5.0
+  assert clip_budget.clip_factor(281.0, 40.0) == pytest.approx(40 / 281)
+  assert clip_budget.clip_factor(38.0, 40.0) == 1.0
+  assert clip_budget.clip_factor(1e6, 0.0) == 1.0  # 0 = no clipping.
+
+
+def test_rmsprop_step_norm_is_tf1s_next_step():
+  from bench import clip_budget  # pylint: disable=g-import-not-at-top
+  g, ms = np.array([0.1, -0.2]), np.ones(2)
+  # ms' = 0.99 * 1 + 0.01 * g^2; step = lr * g / sqrt(ms' + eps).
+  expected = np.sqrt(sum((1e-3 * x / np.sqrt(0.99 + 0.01 * x * x + 0.01)) ** 2
+                         for x in g))
+  assert clip_budget.rmsprop_step_norm([g], [ms], 1e-3, 0.99, 0.01) == (
+      pytest.approx(expected, rel=1e-12))
+  # A tiny ms: epsilon decides the step, by sqrt(eps ratio) at most.
+  tiny = np.full(2, 1e-9)
+  ratio = (clip_budget.rmsprop_step_norm([g * 1e-4], [tiny], 1.0, 0.99, 1e-5)
+           / clip_budget.rmsprop_step_norm([g * 1e-4], [tiny], 1.0, 0.99,
+                                           1e-2))
+  assert 1.0 < ratio <= np.sqrt(1e-2 / 1e-5)
+  assert clip_budget.layer_group('agent/policy_logits/w:0') == 'policy'
+  assert clip_budget.layer_group('agent/baseline/b:0') == 'baseline'
+  assert clip_budget.layer_group('agent/shallow_torso/conv_1/w:0') == 'torso'
+
+
+@pytest.mark.timeout(600)
+def test_clip_budget_measures_real_pong_batches():
+  from bench import clip_budget  # pylint: disable=g-import-not-at-top
+  result = clip_budget.run(None, batch_sizes=(2,), num_batches=1,
+                           warmup_unrolls=0)
+  entry = result['by_batch_size']['2']
+  parts = (entry['policy_gradient_norm'] + entry['baseline_norm'] +
+           entry['entropy_norm'])
+  assert 0 < entry['total_norm'] <= parts * (1 + 1e-6)  # Triangle inequality.
+  assert entry['clip_factor'] == clip_budget.clip_factor(entry['total_norm'],
+                                                         40.0)
+  for group in ('torso', 'policy', 'baseline'):
+    assert entry['steps'][group]['step_norm_eps_0.01'] > 0
 
 
 # --- Actor hosts, box limit, transport (bench/actor_hosts.py, ...) -------------

@@ -1,0 +1,68 @@
+"""Unit tests of the small-machine preset search (bench/pong_search.py)."""
+
+import json
+
+import pytest
+
+from bench import pong
+from bench import pong_search
+from scalable_agent_tf2 import config as config_lib
+
+
+def _summary(batch_size=4, epsilon=1e-5, frames_to_threshold=None):
+  return {'hyperparameters': {'batch_size': batch_size, 'epsilon': epsilon,
+                              'grad_norm_clip': 40.0},
+          'frames_trained': 10_002_560, 'final_mean_return_last_20': -13.0,
+          'best_moving_average': -12.5,
+          'frames_to_threshold': frames_to_threshold,
+          'fps_steady_state': 3812.4}
+
+
+def test_every_run_is_a_valid_bench_pong_command():
+  for name in pong_search.RUNS:
+    args, extra = pong._parse_args(pong_search.pong_args(name))  # pylint: disable=protected-access
+    assert args.frames == 10_000_000
+    assert args.out_dir == f'bench/results/pong_search/{name}'
+    # The command resolves to a valid config on the preset's 200M schedule.
+    command = pong.training_command('/tmp/p', args.frames, args.torso, 10.0,
+                                    extra, args.preset)
+    flags = {f.split('=', 1)[0][2:]: f.split('=', 1)[1]
+             for f in command if f.startswith('--')}
+    assert flags['total_environment_frames'] == '200000000'
+    config = config_lib.Config(**{
+        k: config_lib.field_type(k)(v) if config_lib.field_type(k) is not bool
+        else v == 'true' for k, v in flags.items()}).resolve().validate()
+    assert config.torso == 'shallow' and config.envs_per_actor == 8
+  with pytest.raises(SystemExit, match='Unknown search run'):
+    pong_search.pong_args('nope')
+
+
+def test_runs_differ_from_the_small_preset_as_named():
+  assert pong_search.RUNS['small_200M'][:2] == ('small', '')
+  assert '--epsilon=0.01' in pong_search.RUNS['b4_eps1e-2'][1]
+  assert '--batch_size=32' in pong_search.RUNS['b32_eps1e-5'][1]
+  assert '--grad_norm_clip=320' in pong_search.RUNS['b32_clip320'][1]
+
+
+def test_table_row_reads_summary_health_and_clip_budget():
+  health = {'torso_trained': {'conv_1': {'never_active': 15}},
+            'torso_initial': {'conv_1': {'never_active': 3}}}
+  budget = {'by_batch_size': {'4': {'clip_factor': 0.851}}}
+  row = pong_search.table_row('small_200M', _summary(frames_to_threshold=
+                                                     9_500_000), health, budget)
+  assert row == ('| `small_200M` | 4 | 1e-05 | 40 | 10.00M | -13.0 | -12.5 | '
+                 '9.50M | 15 / 16 (fresh 3) | 0.85 | 3,812 |')
+  # Health and budget not measured yet: dashes, not zeros.
+  row = pong_search.table_row('x', _summary(), None, None)
+  assert '| — | — | — | 3,812 |' in row
+
+
+def test_table_lists_the_runs_that_have_a_summary(tmp_path, monkeypatch):
+  monkeypatch.setattr(pong_search, 'ROOT', str(tmp_path))
+  (tmp_path / 'b4_eps1e-2').mkdir()
+  (tmp_path / 'b4_eps1e-2' / 'summary.json').write_text(
+      json.dumps(_summary(epsilon=0.01)))
+  text = pong_search.table()
+  lines = text.strip().splitlines()
+  assert lines[0] == pong_search.TABLE_HEADER.splitlines()[0]
+  assert len(lines) == 3 and lines[2].startswith('| `b4_eps1e-2` | 4 | 0.01 |')
