@@ -7,7 +7,8 @@ preset (batch 4, epsilon 1e-5, 2 x 8 environments) in the flags listed in
 RUNS. After a run, `health` reads its last checkpoint with `bench.torso_health`
 (dead first-layer channels, RMSProp `ms`) and `bench.clip_budget` (gradient
 norms of the loss terms, the clip factor, RMSProp step sizes), and `table`
-writes the markdown table of all runs (table.md) that the README quotes.
+writes the markdown table of all runs (table.md) that the README quotes and
+their curves in one figure (curves.png).
 
   python -m bench.pong_search run small_200M     # resumable; Ctrl-C is safe
   python -m bench.pong_search health small_200M
@@ -36,6 +37,12 @@ RUNS = collections.OrderedDict([
                      'batch 32, epsilon 0.01, the clip scaled to the batch '
                      '(40 x 32 / 4)')),
 ])
+
+
+# Earlier runs drawn beside the search for comparison (their own schedules).
+EARLIER_CURVES = collections.OrderedDict([
+    ('small, 40M schedule (earlier)',
+     'bench/results/pong_small/learning_curve.csv')])
 
 
 def run_dir_of(name: str) -> str:
@@ -106,6 +113,44 @@ def table() -> str:
   return '\n'.join(rows) + '\n'
 
 
+def read_curve_csv(path: str):
+  """(frames, returns) float arrays from a bench.pong learning_curve.csv."""
+  import csv  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  with open(path, newline='') as f:
+    rows = list(csv.DictReader(f))
+  return (np.array([float(r['frames']) for r in rows]),
+          np.array([float(r['episode_return']) for r in rows]))
+
+
+def curves_png(path: str) -> Optional[str]:
+  """Every run's moving average in one figure (None without any curve)."""
+  from bench import pong  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2.paper import plots  # pylint: disable=g-import-not-at-top
+  curves = collections.OrderedDict()
+  paths = [(n, os.path.join(run_dir_of(n), pong.CURVE_CSV)) for n in RUNS]
+  for name, csv_path in paths + list(EARLIER_CURVES.items()):
+    if os.path.exists(csv_path):
+      frames, returns = read_curve_csv(csv_path)
+      if returns.size:
+        curves[name] = {pong.GAME: (frames, returns)}
+  if not curves:
+    return None
+  figure = plots.learning_curve_figure(
+      curves, pong.CURVE_WINDOW, title='Pong on 2 cores: the preset search '
+      f'(moving average over {pong.CURVE_WINDOW} episodes)')
+  figure.set_size_inches(8.0, 5.0)
+  axes = figure.axes[0]
+  axes.set_ylim(-21.5, 21.5)
+  axes.axhline(pong.TARGET_RETURN, color='gray', linestyle='--',
+               linewidth=0.8)
+  axes.axvline(FRAMES, color='gray', linestyle=':', linewidth=0.8)
+  axes.set_xlim(0, 2 * FRAMES)
+  axes.legend(fontsize=7)
+  figure.savefig(path, dpi=100)
+  return path
+
+
 def health(name: str) -> Dict[str, object]:
   """torso_health.json and clip_budget.json of run `name`'s last checkpoint."""
   from bench import clip_budget  # pylint: disable=g-import-not-at-top
@@ -139,6 +184,7 @@ def main(argv=None) -> int:
     text = table()
     with open(os.path.join(ROOT, 'table.md'), 'w') as f:
       f.write(text)
+    curves_png(os.path.join(ROOT, 'curves.png'))
     print(text, end='')
     return 0
   if args.name is None:

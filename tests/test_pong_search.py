@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from bench import pong
@@ -66,3 +68,11 @@ def test_table_lists_the_runs_that_have_a_summary(tmp_path, monkeypatch):
   lines = text.strip().splitlines()
   assert lines[0] == pong_search.TABLE_HEADER.splitlines()[0]
   assert len(lines) == 3 and lines[2].startswith('| `b4_eps1e-2` | 4 | 0.01 |')
+
+
+def test_read_curve_csv_reads_what_bench_pong_writes(tmp_path):
+  path = str(tmp_path / 'curve.csv')
+  pong.write_curve_csv(path, np.array([100.0, 250.0]), np.array([-21.0, 3.0]))
+  frames, returns = pong_search.read_curve_csv(path)
+  np.testing.assert_array_equal(frames, [100.0, 250.0])
+  np.testing.assert_array_equal(returns, [-21.0, 3.0])
