@@ -23,6 +23,7 @@ once, the box's limit (`bench.box_limit`) and end-to-end / limit.
 
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from typing import Callable, Dict, List, Tuple
@@ -195,12 +196,8 @@ def _env_only(name: str, env_seconds: float) -> Dict[str, object]:
 
 
 def _median(values):
-  values = sorted(v for v in values if v is not None)
-  if not values:
-    return None
-  mid = len(values) // 2
-  return values[mid] if len(values) % 2 else (values[mid - 1] +
-                                              values[mid]) / 2
+  values = [v for v in values if v is not None]
+  return statistics.median(values) if values else None
 
 
 def run(seconds: float, env_seconds: float, progress_secs: float,

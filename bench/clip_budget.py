@@ -159,46 +159,18 @@ def _mean_of(records: List[Dict[str, object]]) -> Dict[str, object]:
 
 def _load(logdir: Optional[str], seed: int):
   """(config, agent, ms slots, checkpoint path or None)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from bench import run_agent  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2 import run_dir  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2 import suites  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2.runtime import actor as actor_lib  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2.runtime import unrolls  # pylint: disable=g-import-not-at-top
-  values = dict(env='atari', level_name='Pong', preset='paper',
-                torso='shallow')
-  path = None
   if logdir:
-    saved = run_dir.read_config(logdir)
-    if saved.get('env') != 'atari' or saved.get('use_lstm'):
-      raise SystemExit(f'{logdir}: clip_budget reads feed-forward Atari runs '
-                       'only.')
-    path = checkpoints.latest_checkpoint(logdir)
-    if not path:
-      raise SystemExit(f'{logdir} has no checkpoint.')
-    known = set(config_lib.Config.__dataclass_fields__)
-    values = {k: v for k, v in saved.items() if k in known}
-  config = config_lib.Config(**values).resolve()
-  tf.random.set_seed(seed)
-  suite = suites.get(config.env)
-  agent = actor_lib.build_agent(config, suite.num_actions(config))
-  zeros = unrolls.zeros_like_spec(
-      unrolls.step_output_spec(suite.frame_shape(config)), leading=[1])
-  agent.step(tf.nest.map_structure(tf.convert_to_tensor, zeros),
-             tf.zeros([1], tf.int32), ())
-  ms = [np.ones(v.shape) for v in agent.trainable_variables]  # TF1's start.
+    config, path = run_agent.feedforward_atari_run(logdir, 'clip_budget')
+  else:
+    config, path = config_lib.Config(
+        env='atari', level_name='Pong', preset='paper',
+        torso='shallow').resolve(), None
+  agent = run_agent.fresh_agent(config, seed)
   if path:
-    tf.train.Checkpoint(agent=agent).restore(path).expect_partial()
-    reader = tf.train.load_checkpoint(path)
-    for i, v in enumerate(agent.trainable_variables):
-      key = f'optimizer/ms/{i}/.ATTRIBUTES/VARIABLE_VALUE'
-      if reader.has_tensor(key):
-        ms[i] = reader.get_tensor(key)
-        if ms[i].shape != tuple(v.shape):  # Slots follow the variables' order.
-          raise SystemExit(f'{path}: RMSProp slot {i} has shape '
-                           f'{ms[i].shape}, {v.name} {tuple(v.shape)}.')
-  return config, agent, ms, path
+    run_agent.restore(agent, path)
+  return config, agent, run_agent.rmsprop_ms(agent, path), path
 
 
 def run(logdir: Optional[str] = None, batch_sizes: Sequence[int] = (4, 32),

@@ -93,49 +93,18 @@ def _torso_report(agent, frames) -> Dict[str, Dict[str, float]]:
 
 
 def run(logdir: str, num_frames: int = 600, seed: int = 7) -> Dict[str, object]:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2 import run_dir  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2 import suites  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2.runtime import actor as actor_lib  # pylint: disable=g-import-not-at-top
+  from bench import run_agent  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
-  from scalable_agent_tf2.runtime import unrolls  # pylint: disable=g-import-not-at-top
 
-  saved = run_dir.read_config(logdir)
-  if not saved:
-    raise SystemExit(f'{logdir} has no {run_dir.CONFIG_FILE}: not a run.')
-  if saved.get('env') != 'atari' or saved.get('use_lstm'):
-    raise SystemExit('torso_health reads feed-forward Atari runs only.')
-  path = checkpoints.latest_checkpoint(logdir)
-  if not path:
-    raise SystemExit(f'{logdir} has no checkpoint.')
-  known = {f for f in config_lib.Config.__dataclass_fields__}
-  config = config_lib.Config(**{k: v for k, v in saved.items() if k in known}
-                             ).resolve()
+  config, path = run_agent.feedforward_atari_run(logdir, 'torso_health')
   frames = _random_policy_frames(config, num_frames, seed)
-
-  tf.random.set_seed(seed)
-  agent = actor_lib.build_agent(config,
-                                suites.get(config.env).num_actions(config))
-  # One step on zeros creates the variables (Sonnet builds on first call).
-  zeros = unrolls.zeros_like_spec(
-      unrolls.step_output_spec(frames.shape[1:]), leading=[1])
-  agent.step(tf.nest.map_structure(tf.convert_to_tensor, zeros),
-             tf.zeros([1], tf.int32), ())
+  agent = run_agent.fresh_agent(config, seed)
   initial = _torso_report(agent, frames)
-  tf.train.Checkpoint(agent=agent).restore(path).expect_partial()
+  run_agent.restore(agent, path)
   trained = _torso_report(agent, frames)
-
-  reader = tf.train.load_checkpoint(path)
   names = [v.name for v in agent.trainable_variables]
-  slots = {}
-  for key in reader.get_variable_to_shape_map():
-    parts = key.split('/')
-    if parts[:2] == ['optimizer', 'ms'] and parts[2].isdigit():
-      index = int(parts[2])
-      if index < len(names):
-        slots[names[index]] = ms_summary(reader.get_tensor(key),
-                                         config.epsilon)
+  ms = run_agent.rmsprop_ms(agent, path)
+  slots = {name: ms_summary(m, config.epsilon) for name, m in zip(names, ms)}
   return {'checkpoint': path,
           'frames': checkpoints.checkpoint_frames(path),
           'epsilon': config.epsilon,

@@ -10,6 +10,7 @@ the steady-state throughput of its progress.jsonl through
 
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
@@ -125,12 +126,9 @@ def _train(launcher: processes.Child, logdir: str, seconds: float,
 def median_policy_lag(window: Sequence[dict]) -> Optional[float]:
   """Median over progress lines of their mean policy lag, in updates (the
   parameter version the learner trains with minus the one acted with)."""
-  lags = sorted(float(r['mean_policy_lag']) for r in window
-                if isinstance(r.get('mean_policy_lag'), (int, float)))
-  if not lags:
-    return None
-  mid = len(lags) // 2
-  return lags[mid] if len(lags) % 2 else (lags[mid - 1] + lags[mid]) / 2
+  lags = [float(r['mean_policy_lag']) for r in window
+          if isinstance(r.get('mean_policy_lag'), (int, float))]
+  return statistics.median(lags) if lags else None
 
 
 def _measure(result: Dict[str, object], logdir: str,

@@ -37,8 +37,9 @@ def _check_counts(c) -> None:
                'test_num_episodes', 'width', 'height'):
     _check(getattr(c, name) >= 1, f'--{name} must be >= 1.')
   _check(c.task >= 0, '--task must be >= 0.')
-  _check(c.stop_at_frames >= 0, '--stop_at_frames must be >= 0 (0 = at '
-         '--total_environment_frames).')
+  _check(0 <= c.stop_at_frames <= c.total_environment_frames,
+         '--stop_at_frames must be in [0, --total_environment_frames] (0 = '
+         'at --total_environment_frames; past it the learning rate is 0).')
   _check(c.seed >= 1, '--seed must be >= 1 (environment i gets seed '
          'i + 1 + 100000 * (seed - 1), docs/impala.md §5).')
   _check(c.task < c.num_actors or c.job_name != 'actor',
