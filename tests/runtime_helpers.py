@@ -95,3 +95,17 @@ def latest_checkpoint(logdir):
 def frames_of(values):
   return int(next(v for k, v in values.items()
                   if k.startswith('num_env_frames/')))
+
+
+def resolved_config(command):
+  """The Config the entry point resolves from `command` (an
+  `experiment_command` line), parsed by the entry point's own absl flags."""
+  from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2 import experiment  # pylint: disable=g-import-not-at-top
+  assert command[:3] == [sys.executable, '-m', config_lib.EXPERIMENT_MODULE]
+  values = absl_flags.FlagValues()
+  experiment.define_flags(values)
+  values(['experiment'] + command[3:])
+  return config_lib.Config(**{name: values[name].value for name in
+                              config_lib.Config().to_dict()}).resolve()

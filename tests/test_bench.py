@@ -22,8 +22,6 @@ if REPO not in sys.path:
   sys.path.insert(0, REPO)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from absl import flags as absl_flags
-
 from bench import memory
 from bench import pong
 from bench import run as bench_run
@@ -31,8 +29,9 @@ from bench import throughput
 from bench import training_run
 from bench import torso_health
 from scalable_agent_tf2 import config as config_lib
-from scalable_agent_tf2 import experiment
 from scalable_agent_tf2 import run_dir
+
+from runtime_helpers import resolved_config
 
 
 def _progress(times_fps_frames):
@@ -198,15 +197,7 @@ class TestProc:
 # --- Command lines ------------------------------------------------------------
 
 
-def _resolved(command):
-  """The Config the entry point resolves from `command` (as it parses it)."""
-  assert command[:3] == [sys.executable, '-m',
-                         'scalable_agent_tf2.experiment']
-  values = absl_flags.FlagValues()
-  experiment.define_flags(values)
-  values(['experiment'] + command[3:])
-  return config_lib.Config(**{name: values[name].value for name in
-                              config_lib.Config().to_dict()}).resolve()
+_resolved = resolved_config  # The Config the entry point makes of a command.
 
 
 # Table G.1 (docs/impala.md §4): what --preset=paper gives an Atari run.

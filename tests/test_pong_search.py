@@ -8,7 +8,8 @@ import pytest
 
 from bench import pong
 from bench import pong_search
-from scalable_agent_tf2 import config as config_lib
+
+from runtime_helpers import resolved_config
 
 
 def _summary(batch_size=4, epsilon=1e-5, frames_to_threshold=None):
@@ -28,12 +29,9 @@ def test_every_run_is_a_valid_bench_pong_command():
     # The command resolves to a valid config on the preset's 200M schedule.
     command = pong.training_command('/tmp/p', args.frames, args.torso, 10.0,
                                     extra, args.preset)
-    flags = {f.split('=', 1)[0][2:]: f.split('=', 1)[1]
-             for f in command if f.startswith('--')}
-    assert flags['total_environment_frames'] == '200000000'
-    config = config_lib.Config(**{
-        k: config_lib.field_type(k)(v) if config_lib.field_type(k) is not bool
-        else v == 'true' for k, v in flags.items()}).resolve().validate()
+    config = resolved_config(command).validate()
+    assert config.total_environment_frames == 200_000_000
+    assert config.stop_frames == 10_000_000
     assert config.torso == 'shallow' and config.envs_per_actor == 8
   with pytest.raises(SystemExit, match='Unknown search run'):
     pong_search.pong_args('nope')
