@@ -1,7 +1,7 @@
 r"""Pong to the paper's level: learning curve and throughput.
 
-Trains one Atari Pong expert through the real entry point with the paper's
-Atari hyperparameters (`--preset=paper`, Table G.1: batch 32, unroll 20,
+Trains one Atari Pong expert (or another game's: --game=Breakout) through the
+real entry point with the paper's Atari hyperparameters (`--preset=paper`, Table G.1: batch 32, unroll 20,
 entropy 0.01, RMSProp lr 0.0006 / decay 0.99 / epsilon 0.01, global
 grad-norm clip 40, rewards clipped to [-1, 1], discount 0.99, action repeat
 4; docs/impala.md §4), then writes into --out-dir:
@@ -12,9 +12,9 @@ grad-norm clip 40, rewards clipped to [-1, 1], discount 0.99, action repeat
   learning_curve.png    the moving average vs environment frames;
   summary.json          steady-state frames/s, wall time, frames at which the
                         moving average of the last 20 episodes first reaches
-                        +18 (null if never), the mean return of the last 20
-                        episodes, the run's hyperparameters, the paper's Pong
-                        scores (Table C.1) and the machine;
+                        +18 (Pong only; null if never), the mean return of
+                        the last 20 episodes, the run's hyperparameters, the
+                        game's Table C.1 scores and the machine;
   sessions.jsonl        one line per invocation (wall time, frames).
 
 The learning rate anneals linearly to 0 over --schedule_frames (default the
@@ -27,6 +27,8 @@ final checkpoint and still writes the files).
   python -m bench.pong --frames=10000000 --out-dir bench/results/pong
   python -m bench.pong --out-dir=bench/results/pong_search/b4 \
       --extra="--batch_size=4 --envs_per_actor=8"
+  python -m bench.pong --game=Breakout --preset=small \
+      --out-dir=bench/results/pong_search/breakout_small
 
 The shallow torso is the default (the deep ResNet is several times slower on
 a CPU). The paper reports Pong after 200M frames (Table C.1: shallow 20.40,
@@ -34,8 +36,6 @@ deep 20.98); README "Pong on 2 cores" has the runs on this machine.
 """
 
 import argparse
-import collections
-import csv
 import json
 import os
 import shlex
@@ -45,18 +45,18 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from atari57 import games
+from bench import curve_files
 from bench import run as bench_run
 from bench import training_run
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2 import suites
 from scalable_agent_tf2.paper import plots
-from scalable_agent_tf2.paper import published
 from scalable_agent_tf2.runtime import processes
 
-GAME = 'Pong'
-CURVE_WINDOW = 20  # Episodes in the moving average of the curve.
-TARGET_RETURN = 18.0  # "The paper's level": Table C.1 Pong is 20.40 / 20.98.
+DEFAULT_GAME = 'Pong'
+CURVE_WINDOW = curve_files.CURVE_WINDOW
 # Table 1's definition of steady state (scalable_agent_tf2.run_dir).
 FPS_WARMUP_FRACTION = run_dir.DEFAULT_WARMUP_FRACTION
 
@@ -68,12 +68,12 @@ DEFAULT_OUT_DIRS = {'paper': 'bench/results/pong',
 # Set by this command's own options, never through --extra.
 _RESERVED = {'total_environment_frames': 'use --schedule_frames',
              'stop_at_frames': 'use --frames', 'logdir': 'use --out-dir',
-             'level_name': f'this benchmark trains {GAME}',
+             'level_name': 'use --game',
              'preset': 'use --preset', 'torso': 'use --torso'}
 
 RUN_DIR = 'run'
-CURVE_CSV = 'learning_curve.csv'
-CURVE_PNG = 'learning_curve.png'
+CURVE_CSV = curve_files.CURVE_CSV
+CURVE_PNG = curve_files.CURVE_PNG
 SUMMARY_JSON = 'summary.json'
 SESSIONS_FILE = 'sessions.jsonl'
 
@@ -81,50 +81,10 @@ SESSIONS_FILE = 'sessions.jsonl'
 # --- Pure helpers (unit-tested) -----------------------------------------------
 
 
-def frames_to_threshold(frames: Sequence[float], returns: Sequence[float],
-                        window: int = CURVE_WINDOW,
-                        threshold: float = TARGET_RETURN) -> Optional[float]:
-  """Frames at which the mean of the last `window` episodes first >= threshold.
-
-  Args:
-    frames, returns: [N] per finished episode, ordered by frames.
-    window: episodes in the moving average; only full windows count (one
-      lucky early episode is not "reaching" a level).
-
-  Returns:
-    The learner's frame count at the episode completing the first such
-    window, or None if no window reaches the threshold.
-  """
-  if int(window) != window or window < 1:
-    raise ValueError(f'window must be a positive int, got {window!r}.')
-  returns = np.asarray(returns, dtype=np.float64)
-  frames = np.asarray(frames, dtype=np.float64)
-  if returns.shape != frames.shape or returns.ndim != 1:
-    raise ValueError(f'frames and returns must be 1-D of equal length, got '
-                     f'{frames.shape} and {returns.shape}.')
-  if returns.size < window:
-    return None
-  cumsum = np.concatenate([[0.0], np.cumsum(returns)])
-  means = (cumsum[window:] - cumsum[:-window]) / window  # Full windows only.
-  # A tolerance: a cumulative sum can land a hair below an exact +18.0.
-  hits = np.nonzero(means >= threshold - 1e-9)[0]
-  if hits.size == 0:
-    return None
-  return float(frames[hits[0] + window - 1])
-
-
-def final_mean_return(returns: Sequence[float],
-                      window: int = CURVE_WINDOW) -> Optional[float]:
-  """Mean of the last `window` episode returns (fewer if fewer exist)."""
-  if not len(returns):
-    return None
-  return float(np.mean(np.asarray(returns, np.float64)[-window:]))
-
-
 def preset_schedule_frames(preset: str) -> int:
   """The frames over which `preset` decays the learning rate to 0 (its own
   total_environment_frames: 200M for both Atari presets, Table G.1)."""
-  return int(suites.get('atari').defaults(GAME, preset)
+  return int(suites.get('atari').defaults(DEFAULT_GAME, preset)
              ['total_environment_frames'])
 
 
@@ -138,26 +98,33 @@ def training_command(logdir: str, frames: int, torso: str,
                      progress_secs: float,
                      extra_flags: Sequence[str] = (),
                      preset: str = 'paper',
-                     schedule_frames: Optional[int] = None) -> List[str]:
-  """The entry-point command line that trains Pong with Table G.1 (or the
+                     schedule_frames: Optional[int] = None,
+                     game: str = DEFAULT_GAME) -> List[str]:
+  """The entry-point command line that trains `game` with Table G.1 (or the
   small-machine preset) until `frames`, its learning rate annealed over
   `schedule_frames` (default: the preset's own)."""
   schedule = schedule_frames or preset_schedule_frames(preset)
   return config_lib.experiment_command([
-      '--env=atari', f'--level_name={GAME}', f'--torso={torso}',
+      '--env=atari', f'--level_name={game}', f'--torso={torso}',
       f'--total_environment_frames={schedule}', f'--stop_at_frames={frames}',
       f'--logdir={logdir}', f'--progress_secs={progress_secs}',
       f'--preset={preset}', *extra_flags])
 
 
-def check_same_schedule(logdir: str, schedule_frames: int) -> None:
-  """Refuses to resume a run whose learning rate decayed over other frames
-  (the curve would mix two schedules).
+def check_same_run(logdir: str, schedule_frames: int,
+                   game: str = DEFAULT_GAME) -> None:
+  """Refuses to resume a run of another game, or whose learning rate decayed
+  over other frames (the curve would mix two runs).
 
   Raises:
-    SystemExit: config.json of `logdir` names another schedule.
+    SystemExit: config.json of `logdir` names another game or schedule.
   """
-  saved = run_dir.read_config(logdir).get('total_environment_frames')
+  config = run_dir.read_config(logdir)
+  if config.get('level_name') not in (None, game):
+    raise SystemExit(f'{logdir} trained {config["level_name"]}, not {game}: '
+                     f'pass --game={config["level_name"]} to resume it, or '
+                     'use a new --out-dir.')
+  saved = config.get('total_environment_frames')
   if saved is not None and int(saved) != int(schedule_frames):
     raise SystemExit(
         f'{logdir} was trained with its learning rate annealed over '
@@ -179,37 +146,21 @@ def last_frames(logdir: str) -> int:
   return run_dir.last_progress_frames(logdir)
 
 
-def write_curve_csv(path: str, frames: np.ndarray, returns: np.ndarray,
-                    window: int = CURVE_WINDOW) -> None:
-  smoothed = plots.moving_average(returns, window) if returns.size else []
-  with open(path, 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['episode', 'frames', 'episode_return',
-                     f'moving_average_{window}'])
-    for i, (x, y, m) in enumerate(zip(frames, returns, smoothed)):
-      writer.writerow([i + 1, int(x), f'{y:g}', f'{m:.4f}'])
-
-
-def write_curve_png(path: str, curves, name: str,
-                    window: int = CURVE_WINDOW) -> None:
-  """One line (run `name`) of `curves` ({level: (frames, returns)})."""
-  figure = plots.learning_curve_figure(
-      collections.OrderedDict([(name, curves)]), window,
-      title=f'{GAME}: episode return (moving average over {window} episodes)')
-  figure.set_size_inches(7.0, 4.5)  # The default panel clips the title.
-  axes = figure.axes[0]
-  axes.set_ylim(-21.5, 21.5)  # Pong returns lie in [-21, 21].
-  axes.axhline(TARGET_RETURN, color='gray', linestyle='--', linewidth=0.8,
-               label=f'+{TARGET_RETURN:g}')
-  axes.legend(fontsize=7)
-  figure.savefig(path, dpi=100)
-
-
-def paper_pong_scores() -> Dict[str, Optional[float]]:
-  """Table C.1's Pong row (returns after 200M frames)."""
-  row = published.load_table_c1().get(GAME.lower(), {})
-  return {'impala_shallow_200M': row.get('impala_shallow'),
-          'impala_deep_200M': row.get('impala_deep')}
+def curve_statistics(frames: np.ndarray, returns: np.ndarray,
+                     game: str) -> Dict[str, object]:
+  """summary.json's statistics of one game's curve (docs: bench.curve_files)."""
+  target = curve_files.TARGET_RETURNS.get(game)
+  return {
+      'episodes': int(returns.size),
+      'threshold': {'moving_average_window': CURVE_WINDOW, 'return': target},
+      'frames_to_threshold': (None if target is None else
+                              curve_files.frames_to_threshold(
+                                  frames, returns, threshold=target)),
+      f'final_mean_return_last_{CURVE_WINDOW}':
+          curve_files.final_mean_return(returns),
+      'best_moving_average': curve_files.best_moving_average(returns),
+      'paper_table_c1': curve_files.paper_scores(game),
+  }
 
 
 def write_outputs(out_dir: str, target_frames: int,
@@ -218,24 +169,22 @@ def write_outputs(out_dir: str, target_frames: int,
   summary."""
   logdir = os.path.join(out_dir, RUN_DIR)
   config = run_dir.read_config(logdir)
+  game = config.get('level_name', DEFAULT_GAME)
   progress = run_dir.read_progress(logdir)
   try:
     curves = plots.load_curves(logdir)
   except ValueError:
     curves = {}
-  frames, returns = curves.get(GAME, (np.zeros(0), np.zeros(0)))
-  files = {'logdir': logdir}
-  csv_path = os.path.join(out_dir, CURVE_CSV)
-  write_curve_csv(csv_path, frames, returns)
-  files['csv'] = csv_path
+  frames, returns = curves.get(game, (np.zeros(0), np.zeros(0)))
+  files = {'logdir': logdir, 'csv': os.path.join(out_dir, CURVE_CSV)}
+  curve_files.write_curve_csv(files['csv'], frames, returns)
   if returns.size:
-    png_path = os.path.join(out_dir, CURVE_PNG)
-    write_curve_png(png_path, {GAME: curves[GAME]},
-                    f'IMPALA {config.get("torso", "?")}')
-    files['png'] = png_path
+    files['png'] = os.path.join(out_dir, CURVE_PNG)
+    curve_files.write_curve_png(files['png'], {game: curves[game]},
+                                f'IMPALA {config.get("torso", "?")}', game)
   trained_frames = int(progress[-1]['frames']) if progress else 0
   summary = {
-      'game': GAME,
+      'game': game,
       'torso': config.get('torso'),
       'target_frames': target_frames,
       'frames_trained': trained_frames,
@@ -246,22 +195,15 @@ def write_outputs(out_dir: str, target_frames: int,
                         f'{FPS_WARMUP_FRACTION:.0%} of the lines'),
       'wall_time_secs': session_wall_secs(sessions),
       'sessions': len(sessions),
-      'episodes': int(returns.size),
-      'threshold': {'moving_average_window': CURVE_WINDOW,
-                    'return': TARGET_RETURN},
-      'frames_to_threshold': frames_to_threshold(frames, returns),
-      f'final_mean_return_last_{CURVE_WINDOW}': final_mean_return(returns),
-      'best_moving_average': (float(np.max(plots.moving_average(
-          returns, CURVE_WINDOW)[CURVE_WINDOW - 1:]))
-                              if returns.size >= CURVE_WINDOW else None),
-      'paper_table_c1': paper_pong_scores(),
+      **curve_statistics(frames, returns, game),
       'learning_rate_schedule': _schedule_summary(config, trained_frames),
       'hyperparameters': {k: config.get(k) for k in (
-          'preset', 'torso', 'batch_size', 'unroll_length', 'num_action_repeats', 'entropy_cost',
-          'baseline_cost', 'discounting', 'reward_clipping', 'learning_rate',
-          'decay', 'momentum', 'epsilon', 'grad_norm_clip', 'use_lstm',
-          'num_actors', 'envs_per_actor', 'total_environment_frames',
-          'stop_at_frames', 'seed', 'env_processes')},
+          'preset', 'torso', 'batch_size', 'unroll_length',
+          'num_action_repeats', 'entropy_cost', 'baseline_cost',
+          'discounting', 'reward_clipping', 'learning_rate', 'decay',
+          'momentum', 'epsilon', 'grad_norm_clip', 'use_lstm', 'num_actors',
+          'envs_per_actor', 'total_environment_frames', 'stop_at_frames',
+          'seed', 'env_processes')},
       'machine': bench_run.machine_info(),
       'files': files,
   }
@@ -287,14 +229,15 @@ def _schedule_summary(config: dict, trained_frames: int) -> Dict[str, object]:
 
 def train(out_dir: str, frames: int, torso: str, progress_secs: float,
           extra_flags: Sequence[str], preset: str = 'paper',
-          schedule_frames: Optional[int] = None) -> Dict[str, object]:
+          schedule_frames: Optional[int] = None,
+          game: str = DEFAULT_GAME) -> Dict[str, object]:
   """Runs (or resumes) the training until `frames`; returns the session."""
   logdir = os.path.join(out_dir, RUN_DIR)
   os.makedirs(logdir, exist_ok=True)
   schedule = schedule_frames or preset_schedule_frames(preset)
-  check_same_schedule(logdir, schedule)
+  check_same_run(logdir, schedule, game)
   command = training_command(logdir, frames, torso, progress_secs,
-                             extra_flags, preset, schedule)
+                             extra_flags, preset, schedule, game)
   print('[bench.pong] ' + shlex.join(command), flush=True)
   frames_before = last_frames(logdir)
   start = time.time()
@@ -329,6 +272,9 @@ def _parser() -> argparse.ArgumentParser:
                       help='output directory (holds the resumable logdir; '
                       'default bench/results/pong, or pong_small for '
                       '--preset=small).')
+  parser.add_argument('--game', default=DEFAULT_GAME,
+                      help='the Atari game (ale-py name, default '
+                      '%(default)s).')
   parser.add_argument('--torso', choices=('shallow', 'deep'),
                       default='shallow', help='network (default shallow).')
   parser.add_argument('--extra', default='',
@@ -348,6 +294,10 @@ def _parse_args(argv):
     raise SystemExit(f'--frames must be >= 1, got {args.frames}.')
   if args.progress_secs <= 0:
     raise SystemExit('--progress_secs must be > 0.')
+  try:
+    args.game = games.canonical_game_name(args.game)
+  except ValueError as e:
+    raise SystemExit(f'--game: {e}') from None
   if args.schedule_frames is not None and args.schedule_frames < 1:
     raise SystemExit(f'--schedule_frames must be >= 1, got '
                      f'{args.schedule_frames}.')
@@ -368,7 +318,7 @@ def _train_session(args, extra_flags, out_dir: str, sessions_path: str) -> int:
           f'{args.frames:,} frames: only rewriting the outputs.')
     return 0
   session = train(out_dir, args.frames, args.torso, args.progress_secs,
-                  extra_flags, args.preset, args.schedule_frames)
+                  extra_flags, args.preset, args.schedule_frames, args.game)
   with open(sessions_path, 'a') as f:
     f.write(json.dumps(session) + '\n')
   if session['interrupted']:

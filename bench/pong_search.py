@@ -4,11 +4,12 @@ Every run trains Pong through `bench.pong` (the shallow net, 2 actor processes,
 10M frames, the learning rate annealed over the preset's own 200M frames,
 seed 1) into bench/results/pong_search/<name>/, and differs from the `small`
 preset (batch 4, epsilon 1e-5, 2 x 8 environments) in the flags listed in
-RUNS. After a run, `health` reads its last checkpoint with `bench.torso_health`
+RUNS; the last run trains the chosen preset on a second game, Breakout, so
+that the choice is not tuned to Pong alone. After a run, `health` reads its last checkpoint with `bench.torso_health`
 (dead first-layer channels, RMSProp `ms`) and `bench.clip_budget` (gradient
 norms of the loss terms, the clip factor, RMSProp step sizes), and `table`
-writes the markdown table of all runs (table.md) that the README quotes and
-their curves in one figure (curves.png).
+writes the markdown tables of all runs (table.md: Pong, then other games)
+that the README quotes and the Pong curves in one figure (curves.png).
 
   python -m bench.pong_search run small_200M     # resumable; Ctrl-C is safe
   python -m bench.pong_search health small_200M
@@ -20,22 +21,38 @@ import collections
 import json
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 ROOT = 'bench/results/pong_search'
 FRAMES = 10_000_000
 
-# name -> (bench.pong --preset, --extra flags, what the run asks).
+
+class SearchRun(NamedTuple):
+  preset: str  # bench.pong --preset.
+  extra: str  # bench.pong --extra: how the run differs from the preset.
+  why: str  # What the run asks.
+  game: str = 'Pong'
+
+
 RUNS = collections.OrderedDict([
-    ('small_200M', ('small', '',
-                    'the small preset (batch 4, epsilon 1e-5), 200M schedule')),
-    ('b4_eps1e-2', ('small', '--epsilon=0.01',
-                    'batch 4 with the paper\'s epsilon 0.01')),
-    ('b32_eps1e-5', ('small', '--batch_size=32',
-                     'the paper\'s batch 32 with epsilon 1e-5')),
-    ('b32_clip320', ('paper', '--envs_per_actor=8 --grad_norm_clip=320',
-                     'batch 32, epsilon 0.01, the clip scaled to the batch '
-                     '(40 x 32 / 4)')),
+    ('small_200M', SearchRun(
+        'small', '', 'the small preset (batch 4, epsilon 1e-5), 200M '
+        'schedule')),
+    ('b4_eps1e-2', SearchRun('small', '--epsilon=0.01',
+                             'batch 4 with the paper\'s epsilon 0.01')),
+    ('b32_eps1e-5', SearchRun('small', '--batch_size=32',
+                              'the paper\'s batch 32 with epsilon 1e-5')),
+    ('b32_clip320', SearchRun(
+        'paper', '--envs_per_actor=8 --grad_norm_clip=320',
+        'batch 32, epsilon 0.01, the clip scaled to the batch (40 x 32 / 4)')),
+    ('b4_lr2.1e-4', SearchRun(
+        'small', '--learning_rate=0.00021',
+        'batch 4 with the learning rate / sqrt(8): the random walk of 8x the '
+        'updates no longer than batch 32\'s (dead first-layer channels)')),
+    # The preset chosen from the Pong runs, on a second game.
+    ('breakout_small', SearchRun(
+        'small', '', 'the chosen preset on Breakout (Table C.1 shallow: '
+        '640 after 200M frames)', game='Breakout')),
 ])
 
 
@@ -54,9 +71,10 @@ def pong_args(name: str) -> List[str]:
   if name not in RUNS:
     raise SystemExit(f'Unknown search run {name!r}; known: '
                      f'{", ".join(RUNS)}.')
-  preset, extra, _ = RUNS[name]
-  return [f'--frames={FRAMES}', f'--preset={preset}',
-          f'--out-dir={run_dir_of(name)}', f'--extra={extra}']
+  run = RUNS[name]
+  return [f'--frames={FRAMES}', f'--preset={run.preset}',
+          f'--game={run.game}', f'--out-dir={run_dir_of(name)}',
+          f'--extra={run.extra}']
 
 
 def _read_json(path: str) -> Optional[dict]:
@@ -71,79 +89,97 @@ def _fmt(value, spec: str = '.1f') -> str:
   return '—' if value is None else format(value, spec)
 
 
+def _dead_channels(health: Optional[dict]) -> str:
+  if not health:
+    return '—'
+  return (f'{health["torso_trained"]["conv_1"]["never_active"]} / 16 (fresh '
+          f'{health["torso_initial"]["conv_1"]["never_active"]})')
+
+
 def table_row(name: str, summary: dict, health: Optional[dict],
               budget: Optional[dict]) -> str:
-  """One markdown row of run `name` from its summary.json, torso_health.json
-  and clip_budget.json (missing files give '—')."""
+  """One markdown row of Pong run `name` from its summary.json,
+  torso_health.json and clip_budget.json (missing files give '—')."""
   hp = summary.get('hyperparameters', {})
   frames = summary.get('frames_to_threshold')
-  dead = fresh_dead = None
-  if health:
-    dead = health['torso_trained']['conv_1']['never_active']
-    fresh_dead = health['torso_initial']['conv_1']['never_active']
   entry = (budget or {}).get('by_batch_size', {}).get(
       str(hp.get('batch_size')), {})
   return (f'| `{name}` | {hp.get("batch_size")} | {hp.get("epsilon"):g} | '
           f'{_fmt(hp.get("grad_norm_clip"), "g")} | '
+          f'{_fmt(hp.get("learning_rate"), "g")} | '
           f'{summary.get("frames_trained", 0) / 1e6:.2f}M | '
           f'{_fmt(summary.get("final_mean_return_last_20"))} | '
           f'{_fmt(summary.get("best_moving_average"))} | '
           f'{"—" if frames is None else f"{frames / 1e6:.2f}M"} | '
-          f'{"—" if dead is None else f"{dead} / 16 (fresh {fresh_dead})"} | '
+          f'{_dead_channels(health)} | '
           f'{_fmt(entry.get("clip_factor"), ".2f")} | '
           f'{_fmt(summary.get("fps_steady_state"), ",.0f")} |')
 
 
+def other_game_row(name: str, summary: dict, health: Optional[dict]) -> str:
+  """One markdown row of a run on another game than Pong."""
+  hp = summary.get('hyperparameters', {})
+  paper = summary.get('paper_table_c1', {}).get('impala_shallow_200M')
+  return (f'| `{name}` | {summary.get("game")} | {hp.get("preset")} | '
+          f'{summary.get("frames_trained", 0) / 1e6:.2f}M | '
+          f'{_fmt(summary.get("final_mean_return_last_20"))} | '
+          f'{_fmt(summary.get("best_moving_average"))} | '
+          f'{_fmt(paper, ".1f")} | {_dead_channels(health)} | '
+          f'{_fmt(summary.get("fps_steady_state"), ",.0f")} |')
+
+
 TABLE_HEADER = (
-    '| run | batch | epsilon | clip | frames | last-20 mean | best 20-ep mean '
-    '| frames to +18 | dead conv_1 channels | clip factor at end | frames/s |\n'
-    '|---|---|---|---|---|---|---|---|---|---|---|')
+    '| run | batch | epsilon | clip | lr | frames | last-20 mean '
+    '| best 20-ep mean | frames to +18 | dead conv_1 channels '
+    '| clip factor at end | frames/s |\n'
+    '|---|---|---|---|---|---|---|---|---|---|---|---|')
+OTHER_GAME_HEADER = (
+    '| run | game | preset | frames | last-20 mean | best 20-ep mean '
+    '| Table C.1 shallow, 200M | dead conv_1 channels | frames/s |\n'
+    '|---|---|---|---|---|---|---|---|---|')
 
 
 def table() -> str:
-  rows = [TABLE_HEADER]
-  for name in RUNS:
+  """The Pong runs' table and, if any ran, the other games' table."""
+  pong_rows, other_rows = [TABLE_HEADER], [OTHER_GAME_HEADER]
+  for name, run in RUNS.items():
     directory = run_dir_of(name)
     summary = _read_json(os.path.join(directory, 'summary.json'))
     if summary is None:
       continue
-    rows.append(table_row(
-        name, summary, _read_json(os.path.join(directory, 'torso_health.json')),
-        _read_json(os.path.join(directory, 'clip_budget.json'))))
-  return '\n'.join(rows) + '\n'
-
-
-def read_curve_csv(path: str):
-  """(frames, returns) float arrays from a bench.pong learning_curve.csv."""
-  import csv  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  with open(path, newline='') as f:
-    rows = list(csv.DictReader(f))
-  return (np.array([float(r['frames']) for r in rows]),
-          np.array([float(r['episode_return']) for r in rows]))
+    health = _read_json(os.path.join(directory, 'torso_health.json'))
+    if run.game == 'Pong':
+      pong_rows.append(table_row(name, summary, health, _read_json(
+          os.path.join(directory, 'clip_budget.json'))))
+    else:
+      other_rows.append(other_game_row(name, summary, health))
+  text = '\n'.join(pong_rows) + '\n'
+  if len(other_rows) > 1:
+    text += '\n' + '\n'.join(other_rows) + '\n'
+  return text
 
 
 def curves_png(path: str) -> Optional[str]:
-  """Every run's moving average in one figure (None without any curve)."""
-  from bench import pong  # pylint: disable=g-import-not-at-top
+  """Every Pong run's moving average in one figure (None without any)."""
+  from bench import curve_files  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2.paper import plots  # pylint: disable=g-import-not-at-top
   curves = collections.OrderedDict()
-  paths = [(n, os.path.join(run_dir_of(n), pong.CURVE_CSV)) for n in RUNS]
+  paths = [(n, os.path.join(run_dir_of(n), curve_files.CURVE_CSV))
+           for n, run in RUNS.items() if run.game == 'Pong']
   for name, csv_path in paths + list(EARLIER_CURVES.items()):
     if os.path.exists(csv_path):
-      frames, returns = read_curve_csv(csv_path)
+      frames, returns = curve_files.read_curve_csv(csv_path)
       if returns.size:
-        curves[name] = {pong.GAME: (frames, returns)}
+        curves[name] = {'Pong': (frames, returns)}
   if not curves:
     return None
+  window = curve_files.CURVE_WINDOW
   figure = plots.learning_curve_figure(
-      curves, pong.CURVE_WINDOW, title='Pong on 2 cores: the preset search '
-      f'(moving average over {pong.CURVE_WINDOW} episodes)')
+      curves, window, title='Pong on 2 cores: the preset search '
+      f'(moving average over {window} episodes)')
   figure.set_size_inches(8.0, 5.0)
   axes = figure.axes[0]
-  axes.set_ylim(-21.5, 21.5)
-  axes.axhline(pong.TARGET_RETURN, color='gray', linestyle='--',
-               linewidth=0.8)
+  curve_files.mark_game(axes, 'Pong')
   axes.axvline(FRAMES, color='gray', linestyle=':', linewidth=0.8)
   axes.set_xlim(0, 2 * FRAMES)
   axes.legend(fontsize=7)
@@ -177,8 +213,9 @@ def main(argv=None) -> int:
                       help='a search run (python -m bench.pong_search list)')
   args = parser.parse_args(argv)
   if args.command == 'list':
-    for name, (preset, extra, why) in RUNS.items():
-      print(f'{name:<14} --preset={preset} {extra:<40} {why}')
+    for name, run in RUNS.items():
+      print(f'{name:<14} {run.game:<9} --preset={run.preset} '
+            f'{run.extra:<40} {run.why}')
     return 0
   if args.command == 'table':
     text = table()

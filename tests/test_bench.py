@@ -22,6 +22,7 @@ if REPO not in sys.path:
   sys.path.insert(0, REPO)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from bench import curve_files
 from bench import memory
 from bench import pong
 from bench import run as bench_run
@@ -280,13 +281,42 @@ def test_pong_learning_rate_at():
   assert pong.learning_rate_at(3e8, 0.0006, 200e6) == 0.0
 
 
-def test_pong_refuses_to_resume_with_another_schedule(tmp_path):
-  pong.check_same_schedule(str(tmp_path), 200_000_000)  # No config.json yet.
-  (tmp_path / 'config.json').write_text(
-      json.dumps({'total_environment_frames': 40_000_000}))
-  pong.check_same_schedule(str(tmp_path), 40_000_000)
+def test_pong_refuses_to_resume_with_another_schedule_or_game(tmp_path):
+  pong.check_same_run(str(tmp_path), 200_000_000)  # No config.json yet.
+  (tmp_path / 'config.json').write_text(json.dumps(
+      {'total_environment_frames': 40_000_000, 'level_name': 'Pong'}))
+  pong.check_same_run(str(tmp_path), 40_000_000)
   with pytest.raises(SystemExit, match='--schedule_frames=40000000'):
-    pong.check_same_schedule(str(tmp_path), 200_000_000)
+    pong.check_same_run(str(tmp_path), 200_000_000)
+  with pytest.raises(SystemExit, match='--game=Pong'):
+    pong.check_same_run(str(tmp_path), 40_000_000, 'Breakout')
+
+
+def test_pong_game_option_names_an_atari57_game():
+  args, _ = pong._parse_args(['--game=breakout'])  # pylint: disable=protected-access
+  assert args.game == 'Breakout'
+  config = _resolved(pong.training_command('/tmp/p', 10_000_000, 'shallow',
+                                           10.0, preset='small',
+                                           game=args.game))
+  assert config.level_name == 'Breakout' and config.batch_size == 4
+  with pytest.raises(SystemExit, match='--game: Unknown Atari-57 game'):
+    pong._parse_args(['--game=Tetris'])  # pylint: disable=protected-access
+  with pytest.raises(SystemExit, match='--game'):
+    pong._parse_args(['--extra=--level_name=Breakout'])  # pylint: disable=protected-access
+
+
+def test_curve_statistics_hold_pong_to_its_target_and_other_games_to_none():
+  frames = np.arange(1.0, 21.0) * 1e5
+  pong_stats = pong.curve_statistics(frames, np.full(20, 19.0), 'Pong')
+  assert pong_stats['frames_to_threshold'] == 2e6
+  assert pong_stats['threshold']['return'] == 18.0
+  assert pong_stats['paper_table_c1']['impala_shallow_200M'] == 20.40
+  breakout = pong.curve_statistics(frames, np.full(20, 30.0), 'Breakout')
+  assert breakout['threshold']['return'] is None
+  assert breakout['frames_to_threshold'] is None
+  assert breakout['best_moving_average'] == 30.0
+  assert breakout['paper_table_c1'] == {'impala_shallow_200M': 640.43,
+                                        'impala_deep_200M': 787.34}
 
 
 @pytest.mark.parametrize('extra, message', [
@@ -402,30 +432,30 @@ class TestPongStatistics:
     returns = [21.0, -21.0, 18.0, 18.0, 19.0, 17.0, 21.0]
     # Means of the full 3-episode windows ending at episodes 3..7:
     # 6.0, 5.0, 18.33, 18.0, 19.0 -> the first >= 18 ends at episode 5.
-    assert pong.frames_to_threshold(frames, returns, window=3,
-                                    threshold=18.0) == 5000.0
+    assert curve_files.frames_to_threshold(frames, returns, window=3,
+                                           threshold=18.0) == 5000.0
     # A single lucky first episode is not a full window.
-    assert pong.frames_to_threshold([1.0, 2.0], [21.0, 21.0], window=3) \
+    assert curve_files.frames_to_threshold([1.0, 2.0], [21.0, 21.0], window=3) \
         is None
 
   def test_frames_to_threshold_exact_threshold_counts(self):
     frames = [10.0, 20.0, 30.0]
-    assert pong.frames_to_threshold(frames, [18.0, 18.0, 18.0], window=3,
-                                    threshold=18.0) == 30.0
-    assert pong.frames_to_threshold(frames, [18.0, 18.0, 17.9], window=3,
-                                    threshold=18.0) is None
+    assert curve_files.frames_to_threshold(
+        frames, [18.0, 18.0, 18.0], window=3, threshold=18.0) == 30.0
+    assert curve_files.frames_to_threshold(
+        frames, [18.0, 18.0, 17.9], window=3, threshold=18.0) is None
 
   def test_frames_to_threshold_validates(self):
     with pytest.raises(ValueError, match='window'):
-      pong.frames_to_threshold([1.0], [1.0], window=0)
+      curve_files.frames_to_threshold([1.0], [1.0], window=0)
     with pytest.raises(ValueError, match='equal length'):
-      pong.frames_to_threshold([1.0, 2.0], [1.0], window=1)
+      curve_files.frames_to_threshold([1.0, 2.0], [1.0], window=1)
 
   def test_final_mean_return(self):
     returns = list(range(30))
-    assert pong.final_mean_return(returns, window=20) == pytest.approx(19.5)
-    assert pong.final_mean_return([3.0, 5.0], window=20) == 4.0
-    assert pong.final_mean_return([], window=20) is None
+    assert curve_files.final_mean_return(returns, window=20) == pytest.approx(19.5)
+    assert curve_files.final_mean_return([3.0, 5.0], window=20) == 4.0
+    assert curve_files.final_mean_return([], window=20) is None
 
   def test_session_wall_time_adds_resumed_sessions(self):
     assert pong.session_wall_secs([{'wall_secs': 10.5},
@@ -435,8 +465,8 @@ class TestPongStatistics:
   def test_curve_csv(self, tmp_path):
     import numpy as np  # pylint: disable=g-import-not-at-top
     path = tmp_path / 'curve.csv'
-    pong.write_curve_csv(str(path), np.array([100.0, 200.0, 300.0]),
-                         np.array([-21.0, -19.0, -20.0]), window=2)
+    curve_files.write_curve_csv(str(path), np.array([100.0, 200.0, 300.0]),
+                                np.array([-21.0, -19.0, -20.0]), window=2)
     with open(path) as f:
       rows = list(csv.reader(f))
     assert rows[0] == ['episode', 'frames', 'episode_return',
