@@ -109,6 +109,41 @@ def test_restart_message_names_the_frames_of_the_last_progress_line(
           'stop (last progress line at 1280 frames)') in caplog.text
 
 
+def test_actor_without_the_restarting_learner_is_restarted_uncounted(
+    tmp_path, monkeypatch):
+  clock = [1000.0]
+  monkeypatch.setattr(launcher_lib.time, 'time', lambda: clock[0])
+  launcher = _launcher(tmp_path, max_actor_restarts=1)
+  learner = launcher_lib._Learner(_FakeChild('learner'))
+  unreachable = watchdog.EXIT_LEARNER_UNREACHABLE
+  actor = launcher_lib._Actor(_FakeChild('actor 0', [unreachable]))
+  # The learner died and waits for its backoff: the actor's give-up is the
+  # restart's doing, restarted at once and not counted.
+  learner.restart_at = 1002.0
+  assert launcher._supervise([actor], learner)
+  assert actor.restarts == 0 and actor.restart_at == 1000.0
+  assert launcher._supervise([actor], learner) and actor.child.starts == 1
+  # Restarted 300 s ago (within the grace): still not counted.
+  learner.restart_at, learner.restarted_at = None, 700.0
+  actor.child.codes = [unreachable]
+  assert launcher._supervise([actor], learner) and actor.restarts == 0
+  launcher._supervise([actor], learner)
+  # Long after the restart, the same exit is the actor's: counted, and with
+  # --max_actor_restarts=1 the second one stops the run.
+  learner.restarted_at = 1000.0 - watchdog.LEARNER_RESTART_GRACE_SECS
+  actor.child.codes = [unreachable]
+  assert launcher._supervise([actor], learner) and actor.restarts == 1
+  clock[0] = 1001.0
+  launcher._supervise([actor], learner)
+  actor.child.codes = [unreachable]
+  assert not launcher._supervise([actor], learner)
+
+
+def test_actor_exit_code_is_the_watchdogs():
+  from scalable_agent_tf2.runtime import actor  # pylint: disable=g-import-not-at-top
+  assert actor.EXIT_LEARNER_UNREACHABLE == watchdog.EXIT_LEARNER_UNREACHABLE
+
+
 # -- Stalled actors ------------------------------------------------------------
 
 

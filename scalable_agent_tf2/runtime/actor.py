@@ -20,11 +20,12 @@ from scalable_agent_tf2.config import Config
 from scalable_agent_tf2.runtime import ports
 from scalable_agent_tf2.runtime import transport
 from scalable_agent_tf2.runtime import unrolls
+from scalable_agent_tf2.runtime import watchdog
 from scalable_agent_tf2.structures import ActorOutput, AgentOutput
 
 # Exit codes the launcher understands.
 EXIT_LEARNER_DONE = 0
-EXIT_LEARNER_UNREACHABLE = 3
+EXIT_LEARNER_UNREACHABLE = watchdog.EXIT_LEARNER_UNREACHABLE
 EXIT_MISMATCH = 4
 
 # Actor task i seeds TensorFlow with seed * ACTOR_SEED_STRIDE + i: its action

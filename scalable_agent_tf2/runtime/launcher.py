@@ -69,6 +69,15 @@ class _Learner:
   child: processes.Child
   restarts: int = 0
   restart_at: Optional[float] = None
+  restarted_at: Optional[float] = None  # When the launcher last started it.
+
+  def coming_back(self, now: float) -> bool:
+    """Dead and due for a restart, or restarted not long ago: actors may
+    find no server for a while, and that is the restart's doing."""
+    if self.restart_at is not None:
+      return True
+    return (self.restarted_at is not None and
+            now - self.restarted_at < watchdog.LEARNER_RESTART_GRACE_SECS)
 
 
 def _child_env():
@@ -152,7 +161,7 @@ class Launcher:
           if status is not None:
             self._stop(everyone)
             return status
-          if not self._supervise(actors, learner.child.running):
+          if not self._supervise(actors, learner):
             self._stop(everyone)
             return EXIT_TOO_MANY_RESTARTS
           time.sleep(_POLL_SECS)
@@ -171,6 +180,7 @@ class Launcher:
                         self.config.max_learner_restarts)
         learner.child.start()
         learner.restart_at = None
+        learner.restarted_at = now
         self._stalls.reset_all(now)  # Waiting for it is not a stall.
         for actor in actors:
           if actor.finished:  # The dead learner's closed queue ended it.
@@ -202,9 +212,10 @@ class Launcher:
                   learner.restarts, self.config.max_learner_restarts)
     return None
 
-  def _supervise(self, actors: List[_Actor], learner_up: bool) -> bool:
+  def _supervise(self, actors: List[_Actor], learner: _Learner) -> bool:
     """Restarts dead actors when due; False once too many restarts."""
     now = time.time()
+    learner_up = learner.child.running
     for actor in actors:
       if actor.finished:
         continue
@@ -222,6 +233,15 @@ class Launcher:
         continue
       if code == 0:
         actor.finished = True
+        continue
+      if (code == watchdog.EXIT_LEARNER_UNREACHABLE and
+          learner.coming_back(now)):
+        # Not the actor's fault: restarted at once and not counted against
+        # --max_actor_restarts (docs/faults.md).
+        logging.warning('%s gave up waiting for the restarting learner; '
+                        'starting it again (not counted as a restart).',
+                        actor.child.name)
+        actor.restart_at = now
         continue
       if not self._schedule_restart(actor, code, now):
         return False

@@ -36,6 +36,15 @@ NOT_RESTARTED = {EXIT_NON_FINITE: 'it stopped on a non-finite loss (a '
 # from the last good one and trains those frames again.
 EXIT_SAVE_FAILED = 8
 
+# An actor's exit after --actor_reconnect_secs without a learner (the actor
+# returns it; it imports it from here). While the launcher brings a dead
+# learner back, such an exit is expected and its restart is not counted.
+EXIT_LEARNER_UNREACHABLE = 3
+# How long after a learner restart an actor's EXIT_LEARNER_UNREACHABLE is
+# put down to the restart: restoring the checkpoint and starting the server
+# took about 58 s on a loaded 2-core machine (docs/faults.md, the soak).
+LEARNER_RESTART_GRACE_SECS = 600.0
+
 # Learner restart backoff: 2 s, 4 s, 8 s, ... at most 30 s.
 _FIRST_BACKOFF_SECS = 2.0
 _MAX_BACKOFF_SECS = 30.0
