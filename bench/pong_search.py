@@ -96,6 +96,23 @@ def _dead_channels(health: Optional[dict]) -> str:
           f'{health["torso_initial"]["conv_1"]["never_active"]})')
 
 
+def torso_path(summary: dict, budget_entry: dict) -> Optional[float]:
+  """How far the torso's weights travel in the run, roughly: one RMSProp step
+  of the torso at the run's own epsilon (clip included, measured on the final
+  agent by `bench.clip_budget`) times the run's number of updates,
+  frames_trained / (batch_size x unroll_length x num_action_repeats): frames
+  count every emulator frame, as Table G.1 does. None if not measured."""
+  hp = summary.get('hyperparameters', {})
+  step = budget_entry.get('steps', {}).get('torso', {}).get(
+      f'step_norm_eps_{hp.get("epsilon", 0):g}')
+  keys = ('batch_size', 'unroll_length', 'num_action_repeats')
+  if step is None or not all(hp.get(k) for k in keys):
+    return None
+  updates = summary.get('frames_trained', 0) / (
+      hp['batch_size'] * hp['unroll_length'] * hp['num_action_repeats'])
+  return step * updates
+
+
 def table_row(name: str, summary: dict, health: Optional[dict],
               budget: Optional[dict]) -> str:
   """One markdown row of Pong run `name` from its summary.json,
@@ -113,6 +130,7 @@ def table_row(name: str, summary: dict, health: Optional[dict],
           f'{"—" if frames is None else f"{frames / 1e6:.2f}M"} | '
           f'{_dead_channels(health)} | '
           f'{_fmt(entry.get("clip_factor"), ".2f")} | '
+          f'{_fmt(torso_path(summary, entry), ",.0f")} | '
           f'{_fmt(summary.get("fps_steady_state"), ",.0f")} |')
 
 
@@ -131,8 +149,8 @@ def other_game_row(name: str, summary: dict, health: Optional[dict]) -> str:
 TABLE_HEADER = (
     '| run | batch | epsilon | clip | lr | frames | last-20 mean '
     '| best 20-ep mean | frames to +18 | dead conv_1 channels '
-    '| clip factor at end | frames/s |\n'
-    '|---|---|---|---|---|---|---|---|---|---|---|---|')
+    '| clip factor at end | torso step x updates | frames/s |\n'
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 OTHER_GAME_HEADER = (
     '| run | game | preset | frames | last-20 mean | best 20-ep mean '
     '| Table C.1 shallow, 200M | dead conv_1 channels | frames/s |\n'

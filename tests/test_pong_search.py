@@ -16,7 +16,8 @@ from runtime_helpers import resolved_config
 def _summary(batch_size=4, epsilon=1e-5, frames_to_threshold=None):
   return {'hyperparameters': {'batch_size': batch_size, 'epsilon': epsilon,
                               'grad_norm_clip': 40.0, 'learning_rate': 6e-4,
-                              'preset': 'small'},
+                              'preset': 'small', 'unroll_length': 20,
+                              'num_action_repeats': 4},
           'frames_trained': 10_002_560, 'final_mean_return_last_20': -13.0,
           'best_moving_average': -12.5,
           'frames_to_threshold': frames_to_threshold,
@@ -55,14 +56,26 @@ def test_runs_differ_from_the_small_preset_as_named():
 def test_table_row_reads_summary_health_and_clip_budget():
   health = {'torso_trained': {'conv_1': {'never_active': 15}},
             'torso_initial': {'conv_1': {'never_active': 3}}}
-  budget = {'by_batch_size': {'4': {'clip_factor': 0.851}}}
+  budget = {'by_batch_size': {'4': {'clip_factor': 0.851, 'steps': {
+      'torso': {'step_norm_eps_0.01': 0.03, 'step_norm_eps_1e-05': 0.2}}}}}
   row = pong_search.table_row('small_200M', _summary(frames_to_threshold=
                                                      9_500_000), health, budget)
   assert row == ('| `small_200M` | 4 | 1e-05 | 40 | 0.0006 | 10.00M | -13.0 | '
-                 '-12.5 | 9.50M | 15 / 16 (fresh 3) | 0.85 | 3,812 |')
+                 '-12.5 | 9.50M | 15 / 16 (fresh 3) | 0.85 | 6,252 | 3,812 |')
   # Health and budget not measured yet: dashes, not zeros.
   row = pong_search.table_row('x', _summary(), None, None)
-  assert '| — | — | — | 3,812 |' in row
+  assert '| — | — | — | — | 3,812 |' in row
+
+
+def test_torso_path_is_the_step_at_the_runs_epsilon_times_updates():
+  entry = {'steps': {'torso': {'step_norm_eps_0.01': 0.05,
+                               'step_norm_eps_1e-05': 0.2}}}
+  # 10,002,560 frames / (batch 32 x unroll 20 x action repeats 4) = 3,907
+  # updates.
+  summary = _summary(batch_size=32, epsilon=0.01)
+  assert pong_search.torso_path(summary, entry) == pytest.approx(
+      0.05 * 10_002_560 / 2560)
+  assert pong_search.torso_path(_summary(epsilon=1e-3), entry) is None
 
 
 def test_table_lists_the_runs_that_have_a_summary(tmp_path, monkeypatch):
