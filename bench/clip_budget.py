@@ -63,6 +63,11 @@ def rmsprop_step_norm(grads: Sequence[np.ndarray], ms: Sequence[np.ndarray],
   return global_norm(steps)
 
 
+def step_norm_key(epsilon: float) -> str:
+  """The key of the step norm at `epsilon` in a group of clip_budget.json."""
+  return f'step_norm_eps_{epsilon:g}'
+
+
 def layer_group(variable_name: str) -> str:
   """'torso', 'policy' or 'baseline' for an agent variable name."""
   name = variable_name.lower()
@@ -143,7 +148,7 @@ def _measure_batch(agent, config, batch, ms, epsilons) -> Dict[str, object]:
   names = [v.name for v in agent.trainable_variables]
   for group in ('torso', 'policy', 'baseline'):
     index = [i for i, n in enumerate(names) if layer_group(n) == group]
-    groups[group] = {f'step_norm_eps_{e:g}': rmsprop_step_norm(
+    groups[group] = {step_norm_key(e): rmsprop_step_norm(
         [clipped[i] for i in index], [ms[i] for i in index],
         config.learning_rate, config.decay, e) for e in epsilons}
   return dict(norms, clip_factor=factor, steps=groups)

@@ -203,7 +203,7 @@ def write_outputs(out_dir: str, target_frames: int,
           'discounting', 'reward_clipping', 'learning_rate', 'decay',
           'momentum', 'epsilon', 'grad_norm_clip', 'use_lstm', 'num_actors',
           'envs_per_actor', 'total_environment_frames', 'stop_at_frames',
-          'seed', 'env_processes')},
+          'seed', 'env_processes', 'replay_capacity', 'replay_proportion')},
       'machine': bench_run.machine_info(),
       'files': files,
   }

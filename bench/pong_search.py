@@ -100,17 +100,17 @@ def torso_path(summary: dict, budget_entry: dict) -> Optional[float]:
   """How far the torso's weights travel in the run, roughly: one RMSProp step
   of the torso at the run's own epsilon (clip included, measured on the final
   agent by `bench.clip_budget`) times the run's number of updates,
-  frames_trained / (batch_size x unroll_length x num_action_repeats): frames
-  count every emulator frame, as Table G.1 does. None if not measured."""
+  frames_trained / `Config.frames_per_update`. None if not measured."""
+  from bench import clip_budget  # pylint: disable=g-import-not-at-top
+  from scalable_agent_tf2 import config as config_lib  # pylint: disable=g-import-not-at-top
   hp = summary.get('hyperparameters', {})
   step = budget_entry.get('steps', {}).get('torso', {}).get(
-      f'step_norm_eps_{hp.get("epsilon", 0):g}')
-  keys = ('batch_size', 'unroll_length', 'num_action_repeats')
-  if step is None or not all(hp.get(k) for k in keys):
+      clip_budget.step_norm_key(hp.get('epsilon', 0)))
+  if step is None:
     return None
-  updates = summary.get('frames_trained', 0) / (
-      hp['batch_size'] * hp['unroll_length'] * hp['num_action_repeats'])
-  return step * updates
+  # Fields the summary does not record keep their defaults (no replay).
+  config = config_lib.Config(**hp)
+  return step * summary.get('frames_trained', 0) / config.frames_per_update
 
 
 def table_row(name: str, summary: dict, health: Optional[dict],
