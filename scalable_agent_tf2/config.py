@@ -151,6 +151,9 @@ class Config:
       'each update gives every replica batch_size / N unrolls and sums their '
       'gradients. On N GPUs when TensorFlow sees them, else on N logical CPU '
       'devices. Must divide --batch_size.')
+  max_policy_lag: int = _field(
+      0, 'Drop fresh unrolls more than this many updates old, dequeuing '
+      'others to fill the batch; 0 = off (the paper has no limit).')
   # Experience replay (paper §5.2.2; scalable_agent_tf2/replay.py).
   replay_capacity: int = _field(
       0, 'Unrolls the learner\'s replay buffer holds (FIFO); 0 = no replay. '
@@ -168,6 +171,17 @@ class Config:
   inference_batch_timeout_ms: float = _field(
       2.0, 'With --env_processes: how long an actor host waits, after the '
       'first observation is ready, for more before running inference.')
+  max_inference_batch: int = _field(0, 'With --env_processes: the most '
+                                    'streams one inference serves (0 = all).')
+  param_refresh_ms: float = _field(
+      20.0, 'With --env_processes: at most once per period an actor host '
+      'pulls newer parameters; unrolls begun later use them '
+      '(docs/actor_hosts.md).')
+  env_reset_delay_ms: float = _field(
+      0.0, 'Slow restarts (Table 1\'s second task; benchmarks, tests): sleep '
+      'this long at the end of --env_reset_delay_fraction of episodes.')
+  env_reset_delay_fraction: float = _field(
+      0.1, 'With --env_reset_delay_ms: the fraction of episodes that sleep.')
   actor_threads: int = _field(
       1, 'TensorFlow intra- and inter-op threads of each actor process (0 = '
       'TensorFlow\'s default; 1 measured fastest, docs/actor_hosts.md).')

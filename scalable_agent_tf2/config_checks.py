@@ -57,6 +57,7 @@ def _check_learning(c) -> None:
          '--grad_norm_clip must be >= 0 (0 = no clipping).')
   _check(c.entropy_cost >= 0.0 and c.baseline_cost >= 0.0,
          '--entropy_cost and --baseline_cost must be >= 0.')
+  _check(c.max_policy_lag >= 0, '--max_policy_lag must be >= 0 (0 = off).')
 
 
 def _check_runtime(c) -> None:
@@ -80,6 +81,12 @@ def _check_runtime(c) -> None:
          '--inference_batch_timeout_ms must be >= 0.')
   _check(c.actor_threads >= 0, '--actor_threads must be >= 0 (0 = TF\'s '
          'default).')
+  _check(c.max_inference_batch >= 0,
+         '--max_inference_batch must be >= 0 (0 = all streams).')
+  _check(c.param_refresh_ms > 0, '--param_refresh_ms must be > 0.')
+  _check(c.env_reset_delay_ms >= 0, '--env_reset_delay_ms must be >= 0.')
+  _check(0.0 <= c.env_reset_delay_fraction <= 1.0,
+         '--env_reset_delay_fraction must be in [0, 1].')
 
 
 # Experience replay (scalable_agent_tf2/replay.py, docs/replay.md).

@@ -9,6 +9,7 @@ continuous across episodes.
 """
 
 import abc
+import time
 from typing import Tuple
 
 import numpy as np
@@ -78,3 +79,46 @@ class EpisodeTracker:
       self.episode_return = 0.0
       self.episode_step = 0
     return info
+
+
+class SlowRestarts(Environment):
+  """An environment whose episode ends sometimes take long (Table 1's
+  second task: variable-length episodes with slow restarts, as DMLab's
+  level restarts are; docs/actor_hosts.md, "Slow restarts").
+
+  At the end of each learning episode (a `done` step), with probability
+  `fraction` drawn from a generator seeded by `seed`, sleeps `delay_secs`
+  before returning, as a slow reset would. Everything else is `env`'s.
+  """
+
+  def __init__(self, env: Environment, delay_secs: float, fraction: float,
+               seed: int):
+    self._env = env
+    self._delay = float(delay_secs)
+    self._fraction = float(fraction)
+    self._rng = np.random.default_rng(seed)
+    self.level_name = env.level_name
+    self.num_actions = env.num_actions
+    self.frame_shape = env.frame_shape
+    self.slow_restarts = 0
+
+  def initial(self) -> StepOutput:
+    return self._env.initial()
+
+  def step(self, action: int) -> StepOutput:
+    output = self._env.step(action)
+    if output.done and self._rng.random() < self._fraction:
+      self.slow_restarts += 1
+      time.sleep(self._delay)
+    return output
+
+  def close(self) -> None:
+    self._env.close()
+
+
+def with_slow_restarts(env: Environment, config, seed: int) -> Environment:
+  """`env` wrapped in SlowRestarts when --env_reset_delay_ms is set."""
+  if not config.env_reset_delay_ms:
+    return env
+  return SlowRestarts(env, config.env_reset_delay_ms / 1000.0,
+                      config.env_reset_delay_fraction, seed)

@@ -139,8 +139,8 @@ def main(argv):
     from scalable_agent_tf2.runtime import learner_process  # pylint: disable=g-import-not-at-top
     sys.exit(learner_process.run(config))
   if config.job_name == 'actor':
-    from scalable_agent_tf2.runtime import actor  # pylint: disable=g-import-not-at-top
-    sys.exit(actor.run(config))
+    from scalable_agent_tf2.runtime import acting  # pylint: disable=g-import-not-at-top
+    sys.exit(acting.run(config))
   from scalable_agent_tf2.runtime import launcher  # pylint: disable=g-import-not-at-top
   logging.info('Local run: %s on %s, %d actors x %d envs, logdir %s.',
                config.env, config.level_name, config.num_actors,

@@ -22,6 +22,13 @@ leaf of the queue element, [C, ...] (observations stored as the actors sent
 them). Its size is checked against the memory available before the run
 starts. It is not checkpointed: a resumed run starts with an empty buffer
 and refills it.
+
+With `--max_policy_lag=K > 0` (off by default; the paper has no such limit)
+the fresh unrolls acted with parameters more than K updates older than the
+learner's are dropped right after the dequeue, and dequeued again until the
+update has all its fresh unrolls; replayed unrolls are old by design and are
+never dropped. A dropped unroll counts no frames and records no episodes
+(docs/metrics.md).
 """
 
 import dataclasses
@@ -224,11 +231,15 @@ class Batch:
     versions: int64 [batch_size], the parameter version of each unroll.
     fresh: ActorOutput of the fresh rows only (for episode records).
     scalars: summaries of the replay (empty without replay).
+    dequeued: fresh unrolls dequeued for it (dropped ones included).
+    dropped: fresh unrolls dropped by --max_policy_lag.
   """
   element: Any
   versions: Any
   fresh: Any
   scalars: Dict[str, float]
+  dequeued: int = 0
+  dropped: int = 0
 
 
 def _numpy(structure):
@@ -243,6 +254,21 @@ def _mean_lag(num_updates: int, versions) -> float:
   return float(np.mean(num_updates - np.asarray(versions, np.int64)))
 
 
+def recent(num_updates: int, versions, max_policy_lag: int) -> np.ndarray:
+  """bool [n]: acted at most `max_policy_lag` updates before `num_updates`.
+
+  Args:
+    num_updates: updates the learner has applied.
+    versions: int [n], the parameter version of each unroll.
+    max_policy_lag: K >= 1.
+  """
+  return num_updates - np.asarray(versions, np.int64) <= max_policy_lag
+
+
+def _rows(structure, mask: np.ndarray):
+  return tf.nest.map_structure(lambda x: x[mask], structure)
+
+
 class BatchSource:
   """The learner's batches: straight from the queue, or fresh + replayed."""
 
@@ -254,6 +280,7 @@ class BatchSource:
     self._batch_size = config.batch_size
     self._fresh = config.num_fresh_per_update
     self._replayed = config.num_replayed_per_update
+    self._max_policy_lag = config.max_policy_lag
     self.buffer = None
     if not self._replayed:
       return
@@ -270,12 +297,37 @@ class BatchSource:
         _gb(needed), _gb(available), source, self._batch_size, self._fresh,
         self._replayed)
 
+  def _dequeue_fresh(self, n: int, num_updates: int):
+    """(numpy (element, versions) of n fresh unrolls, dequeued, dropped).
+
+    With --max_policy_lag, dequeues again for every unroll it drops, so
+    that the update always gets n.
+    """
+    if not self._max_policy_lag:
+      return _numpy(self._queue.dequeue_many(n)), n, 0
+    parts, kept, dequeued = [], 0, 0
+    while kept < n:
+      part = _numpy(self._queue.dequeue_many(n - kept))
+      dequeued += n - kept
+      keep = recent(num_updates, part[1], self._max_policy_lag)
+      if keep.any():
+        parts.append(_rows(part, keep))
+        kept += int(keep.sum())
+    fresh = parts[0] if len(parts) == 1 else tf.nest.map_structure(
+        lambda *x: np.concatenate(x, 0), *parts)
+    return fresh, dequeued, dequeued - n
+
   def next(self, num_updates: int) -> Batch:
     """The next batch; `num_updates` (applied so far) measures the lag."""
-    if self.buffer is None:
+    tensors = lambda x: tf.nest.map_structure(tf.convert_to_tensor, x)
+    if self.buffer is None and not self._max_policy_lag:
       element, versions = self._queue.dequeue_many(self._batch_size)
-      return Batch(element, versions, element, {})
-    fresh = _numpy(self._queue.dequeue_many(self._fresh))
+      return Batch(element, versions, element, {}, self._batch_size, 0)
+    fresh, dequeued, dropped = self._dequeue_fresh(self._fresh, num_updates)
+    if self.buffer is None:
+      element = tensors(fresh[0])
+      return Batch(element, tf.convert_to_tensor(fresh[1]), element, {},
+                   dequeued, dropped)
     self.buffer.insert(fresh)
     replayed = self.buffer.sample(self._replayed)
     element, versions = _concat(fresh, replayed)
@@ -284,6 +336,5 @@ class BatchSource:
         'policy_lag_fresh': _mean_lag(num_updates, fresh[1]),
         'policy_lag_replayed': _mean_lag(num_updates, replayed[1]),
     }
-    tensors = lambda x: tf.nest.map_structure(tf.convert_to_tensor, x)
     return Batch(tensors(element), tf.convert_to_tensor(versions),
-                 tensors(fresh[0]), scalars)
+                 tensors(fresh[0]), scalars, dequeued, dropped)

@@ -1,12 +1,13 @@
 """Actor hosts without a learner: batched inference, workers, unrolls, faults.
 
-The host's core (`runtime.actor_host.HostCore`) runs real TF-free worker
+The host's core (`runtime.host_core.HostCore`) runs real TF-free worker
 processes with Atari Pong; the learner side is not needed to check what the
 host puts into unrolls (docs/actor_hosts.md).
 """
 
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import tensorflow as tf
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import suites
 from scalable_agent_tf2.runtime import actor as actor_lib
-from scalable_agent_tf2.runtime import actor_host
+from scalable_agent_tf2.runtime import host_core
 from scalable_agent_tf2.runtime import batching
 from scalable_agent_tf2.runtime import host_stats
 from scalable_agent_tf2.runtime import env_worker
@@ -107,17 +108,65 @@ def _at(unroll, t):
   return tf.nest.map_structure(lambda x: x[t], unroll.env_outputs)
 
 
+def _agents(config, seeds=(1, 2)):
+  agents = []
+  for seed in seeds:
+    tf.random.set_seed(seed)
+    agents.append(actor_lib.build_agent(config, 6))
+  return agents
+
+
 @pytest.fixture(name='core')
 def _core(tmp_path):
   config = _config(tmp_path)
-  tf.random.set_seed(1)
-  agent = actor_lib.build_agent(config, 6)
-  core = actor_host.HostCore(config, agent, [3, 4, 5], (84, 84, 4), 6)
+  core = host_core.HostCore(config, _agents(config), [3, 4, 5], (84, 84, 4),
+                            6)
   try:
     core.start()
     yield config, core
   finally:
     core.close()
+
+
+def _collect_per_stream(core, counts, timeout=300.0):
+  """Acts until stream k has handed on counts[k] unrolls."""
+  sink = core.sink
+  deadline = time.time() + timeout
+  while any(len(sink.of_stream(k)) < n for k, n in enumerate(counts)):
+    assert time.time() < deadline, [len(sink.of_stream(k))
+                                    for k in range(len(counts))]
+    core.poll(0.1)
+
+
+def _check_alignment(core, config, k, g, unrolls, first_is_initial=True):
+    """Replays stream k's unrolls on an in-process env of the same seed."""
+    suite = suites.get('atari')
+    env = suite.make_environment(config, 'Pong',
+                                 seed=suites.env_seed(config, g))
+    if first_is_initial:
+      _assert_same_step(_at(unrolls[0], 0), env.initial())
+    for unroll in unrolls:
+      for t in range(1, T + 1):
+        _assert_same_step(_at(unroll, t),
+                          env.step(int(unroll.agent_outputs.action[t])))
+    env.close()
+    for first, second in zip(unrolls, unrolls[1:]):
+      # Step 0 of the next unroll is the last step of this one.
+      _assert_same_step(_at(second, 0), _at(first, T))
+      for field in second.agent_outputs._fields:
+        np.testing.assert_array_equal(getattr(second.agent_outputs, field)[0],
+                                      getattr(first.agent_outputs, field)[T])
+
+
+def _replay_logits(policy, unroll):
+  """Re-runs `policy` from the unroll's agent state over its steps: the
+  behaviour logits it must have recorded, and the state after step T-1."""
+  state, logits = unroll.agent_state, []
+  for t in range(T):
+    (out,), (state,) = policy([_at(unroll, t)],
+                              [int(unroll.agent_outputs.action[t])], [state])
+    logits.append(out.policy_logits)
+  return np.stack(logits), state
 
 
 @pytest.mark.timeout(600)
@@ -126,49 +175,136 @@ def test_workers_have_no_tensorflow_and_unrolls_are_aligned(core):
   for worker in core.workers:
     with open(f'/proc/{worker.child.pid}/maps') as f:
       assert 'libtensorflow' not in f.read(), worker.name
-  rounds = [core.run_round() for _ in range(2)]
-  suite = suites.get('atari')
+  _collect_per_stream(core, [2, 2, 2])
   for k, g in enumerate([3, 4, 5]):
-    first, second = rounds[0][k], rounds[1][k]
+    unrolls = core.sink.of_stream(k)[:2]
+    first, second = unrolls
     assert first.level_name == b'Pong'
     # Today's seed per actor: environment g gets env_seed(config, g).
     assert core.workers[k].seed == suites.env_seed(config, g)
-    env = suite.make_environment(config, 'Pong', seed=suites.env_seed(config,
-                                                                      g))
-    _assert_same_step(_at(first, 0), env.initial())
-    for unroll in (first, second):
-      for t in range(1, T + 1):
-        action = int(unroll.agent_outputs.action[t])
-        _assert_same_step(_at(unroll, t), env.step(action))
-    env.close()
-    # Step 0 of the next unroll is the last step of this one.
-    _assert_same_step(_at(second, 0), _at(first, T))
-    for field in second.agent_outputs._fields:
-      np.testing.assert_array_equal(getattr(second.agent_outputs, field)[0],
-                                    getattr(first.agent_outputs, field)[T])
+    _check_alignment(core, config, k, g, unrolls)
     # The agent state before step 0, and the logits, are this actor's own.
-    state = first.agent_state
-    for t in range(T):
-      (out,), (state,) = core.policy(
-          [_at(first, t)], [int(first.agent_outputs.action[t])], [state])
-      np.testing.assert_allclose(out.policy_logits,
-                                 first.agent_outputs.policy_logits[t + 1],
-                                 rtol=1e-4, atol=1e-5)
+    logits, state = _replay_logits(core.policy, first)
+    np.testing.assert_allclose(logits, first.agent_outputs.policy_logits[1:],
+                               rtol=1e-4, atol=1e-5)
     for got, want in zip(tf.nest.flatten(second.agent_state),
                          tf.nest.flatten(state)):
       np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-  element = batching.batch_of_unrolls(rounds[1])
+  element = batching.batch_of_unrolls(core.sink.unrolls[:3])
   assert element.env_outputs.observation[0].shape == (3, T + 1, 84, 84, 4)
   assert list(element.level_name) == [b'Pong'] * 3
-  # Every actor step went through exactly one batched inference.
+  # Every actor step went through exactly one batched inference; steps of
+  # unrolls still being built are counted too.
   counts = core.stats.batch_counts
-  assert int(np.dot(np.arange(len(counts)), counts)) == 2 * T * 3
+  acted = int(np.dot(np.arange(len(counts)), counts))
+  building = sum(s.steps_in_unroll + (s.status == batching.STEPPING)
+                 for s in core.streams)
+  assert acted == len(core.sink.unrolls) * T + building
+
+
+@pytest.mark.timeout(600)
+def test_a_stalled_stream_does_not_hold_back_the_others(core):
+  """No barrier between streams (paper Figure 2(c)): while one worker is
+  stopped, the other streams complete several unrolls; it then resumes its
+  own unroll where it stood."""
+  config, core = core
+  _collect_per_stream(core, [1, 1, 1])
+  slow = core.workers[0]
+  os.kill(slow.child.pid, signal.SIGSTOP)
+  try:
+    before = [len(core.sink.of_stream(k)) for k in range(3)]
+    _collect_per_stream(core, [0, before[1] + 4, before[2] + 4])
+    during = len(core.sink.of_stream(0)) - before[0]
+  finally:
+    os.kill(slow.child.pid, signal.SIGCONT)
+  # At most the unroll whose last step was already back when it stopped.
+  assert during <= 1, during
+  _collect_per_stream(core, [before[0] + 2, 0, 0])
+  for k, g in enumerate([3, 4, 5]):
+    _check_alignment(core, config, k, g, core.sink.of_stream(k))
+  assert core.stats.total_restarts == 0
+
+
+@pytest.mark.timeout(600)
+def test_each_unroll_is_acted_with_one_version(core):
+  """A pull installed mid-run: unrolls begun before it finish with the old
+  slot, unrolls begun after use the new one, and the recorded behaviour
+  logits of each are its own slot's, at every step."""
+  config, core = core
+  _collect_per_stream(core, [1, 1, 1])
+  free = core.slots.free_slot()
+  assert free == 1
+  core.install(free, 7)
+  done = len(core.sink.unrolls)
+  _collect_per_stream(core, [3, 3, 3])
+  versions = core.sink.versions
+  assert set(versions[:done]) == {0}
+  assert 7 in versions[done:]
+  for k in range(3):  # Per stream: 0 ... 0 then 7 ... 7, never back.
+    mine = [v for v, s in zip(versions, core.sink.streams) if s == k]
+    assert mine == sorted(mine) and mine[-1] == 7, mine
+  # The two slots' networks differ (different seeds), so the logits say
+  # which slot acted each step of an unroll.
+  for unroll, version in zip(core.sink.unrolls, versions):
+    policy = core.policies[1 if version == 7 else 0]
+    logits, _ = _replay_logits(policy, unroll)
+    np.testing.assert_allclose(logits, unroll.agent_outputs.policy_logits[1:],
+                               rtol=1e-4, atol=1e-5)
+  # Slot 0 is free again once every unroll begun with it is done.
+  assert core.slots.users[0] == 0 and core.slots.free_slot() == 0
+
+
+@pytest.mark.timeout(600)
+def test_connecting_acts_with_the_pulled_version_and_later_pulls_land(core):
+  config, core = core
+  # The workers' first unrolls began before any parameters were pulled.
+  core.connected(3)
+  _collect_per_stream(core, [1, 1, 1])
+  assert set(core.sink.versions) == {3}
+  assert core.slots.users[0] == sum(s.slot == 0 for s in core.streams)
+  for version in (4, 5):  # Two more pulls, each into the slot left free.
+    slot = core.slots.free_slot()
+    assert slot is not None
+    core.install(slot, version)
+    done = len(core.sink.unrolls)
+    _collect_per_stream(core, [len(core.sink.of_stream(k)) + 2
+                               for k in range(3)])
+    assert version in core.sink.versions[done:]
+  assert core.sink.versions[-1] == 5
+
+
+@pytest.mark.timeout(600)
+def test_a_full_sink_blocks_streams_and_drain_abandons_unrolls(core):
+  config, core = core
+  core.sink = host_core.ListSink(capacity=2)
+  deadline = time.time() + 120
+  while sum(s.complete for s in core.streams) < 1:
+    assert time.time() < deadline
+    core.poll(0.1)
+  assert len(core.sink.unrolls) == 2
+  for _ in range(20):
+    core.poll(0.05)
+  assert len(core.sink.unrolls) == 2  # Nothing more handed on.
+  stats = core.stats.interval(1.0)
+  assert stats['blocked_share'] > 0
+  core.drain()
+  assert all(s.status == batching.WAITING and not s.complete
+             for s in core.streams)
+  assert core.slots.users == [0, 0]
+  where = [s.env_output for s in core.streams]
+  # After the drain each stream resumes in its episode: its next unroll
+  # starts at the step it stood at, not at a reset.
+  core.sink = host_core.ListSink()
+  _collect_per_stream(core, [1, 1, 1])
+  for k in range(3):
+    _assert_same_step(_at(core.sink.of_stream(k)[0], 0), where[k])
+    assert int(where[k].info.episode_step) > 0
 
 
 @pytest.mark.timeout(600)
 def test_killed_worker_is_restarted_and_its_unroll_discarded(core):
   config, core = core
-  core.run_round()
+  _collect_per_stream(core, [1, 1, 1])
   victim = core.workers[1]
   old_pid = victim.child.pid
   infer, calls = core._infer, []  # pylint: disable=protected-access
@@ -181,23 +317,23 @@ def test_killed_worker_is_restarted_and_its_unroll_discarded(core):
       victim.child.wait(timeout=30)
 
   core._infer = infer_then_kill  # pylint: disable=protected-access
-  second = core.run_round()
-  # Actor 1's half-built unroll was discarded; the others were served.
-  assert [u.agent_outputs.action.shape[0] for u in second] == [T + 1] * 2
+  before = len(core.sink.of_stream(1))
+  # The others are served meanwhile; the victim's half-built unroll is gone.
+  _collect_per_stream(core, [3, 0, 3])
   assert core.stats.total_restarts == 1 and core.stats.total_discarded == 1
-  third = core.run_round()
-  while len(third) < 3:  # The restart may take more than one round.
-    third = core.run_round()
+  _collect_per_stream(core, [0, before + 1, 0])
   assert victim.child.pid != old_pid and victim.restarts == 1
   # The restarted actor starts as a new one: its environment's first step,
   # a zero state and zero agent output.
-  restarted = third[1]
+  restarted = core.sink.of_stream(1)[before]
   first_step = _at(restarted, 0)
   assert first_step.done and float(first_step.reward) == 0.0
   assert int(first_step.info.episode_step) == 0
   assert int(restarted.agent_outputs.action[0]) == 0
   for s in tf.nest.flatten(restarted.agent_state):
     assert not np.any(s)
+  for unroll in core.sink.unrolls:
+    assert unroll.agent_outputs.action.shape[0] == T + 1
   stats = core.stats.interval(1.0)
   assert stats['worker_restarts'] == 1 and stats['discarded_unrolls'] == 1
 
@@ -211,7 +347,7 @@ def test_dmlab30_actor_i_plays_level_i_mod_30(tmp_path):
   assert len(levels) == 30
   agent = actor_lib.build_agent(config, suites.get('dmlab').num_actions(config))
   indices = [config.task * 7 + k for k in range(7)]
-  core = actor_host.HostCore(config, agent, indices, (24, 32, 3),
+  core = host_core.HostCore(config, [agent], indices, (24, 32, 3),
                              suites.get('dmlab').num_actions(config))
   try:
     assert [s.level_name for s in core.streams] == [levels[g % 30]
@@ -223,19 +359,62 @@ def test_dmlab30_actor_i_plays_level_i_mod_30(tmp_path):
 
 
 def test_stats_line_round_trip():
-  stats = host_stats.HostStats(max_batch=4)
+  stats = host_stats.HostStats(4)
   stats.record_batch(4, 0.01)
-  stats.record_batch(2, 0.01)
-  stats.record_wait(0.5)
-  stats.record_learner(0.25)
-  line = host_stats.format_stats_line(3, stats.interval(2.0))
+  stats.record_batch(2, 0.5)
+  stats.record_wait(0.25)
+  stats.record_blocked(0.8)  # Stream-seconds: 0.8 / (4 streams x 2 s).
+  stats.record_unroll()
+  line = host_stats.format_stats_line(
+      3, stats.interval(2.0, enqueue_secs=0.3, pull_secs=0.1, pulls=2,
+                        lags=[0, 1, 5]))
   records = host_stats.parse_stats_lines('noise\nI1201 ' + line + '\n')
-  assert records[0]['task'] == 3 and records[0]['batch_mean'] == 3.0
-  assert records[0]['batch_histogram'] == {'2': 1, '4': 1}
-  assert records[0]['env_wait_secs'] == 0.5
-  assert records[0]['learner_secs'] == 0.25
-  assert records[0]['env_steps_per_sec'] == 3.0
+  r = records[0]
+  assert r['task'] == 3 and r['batch_mean'] == 3.0
+  assert r['batch_histogram'] == {'2': 1, '4': 1}
+  assert r['env_wait_secs'] == 0.25 and r['env_wait_share'] == 0.125
+  assert r['inference_share'] == 0.255
+  assert r['enqueue_share'] == 0.15 and r['pull_share'] == 0.05
+  assert r['blocked_share'] == 0.1 and r['pulls'] == 2 and r['unrolls'] == 1
+  assert (r['policy_lag_min'], r['policy_lag_mean'],
+          r['policy_lag_max']) == (0.0, 2.0, 5.0)
+  assert r['env_steps_per_sec'] == 3.0
+  assert r['bottleneck'] == 'acting: inference (26%)'
   assert host_stats.mean_batch(records) == 3.0
+
+
+@pytest.mark.parametrize('blocked, wait, inference, expected', [
+    (0.35, 0.1, 0.5, 'learner (streams blocked 35%)'),
+    (0.1, 0.55, 0.3, 'acting: environments (env wait 55%)'),
+    (0.0, 0.2, 0.61, 'acting: inference (61%)'),
+])
+def test_host_verdict(blocked, wait, inference, expected):
+  assert host_stats.verdict(blocked, wait, inference) == expected
+
+
+def test_progress_line_ends_with_the_verdict():
+  stats = host_stats.HostStats(2)
+  stats.record_batch(2, 0.1)
+  line = host_stats.format_progress_line(0, stats.interval(1.0))
+  assert line.startswith('Actor host 0: 2 env steps/s, batch 2.0')
+  assert 'lag min/mean/max -' in line
+  assert line.endswith('bottleneck: acting: inference (10%)')
+
+
+def test_parameter_slots_keep_an_unroll_on_one_version():
+  slots = batching.ParameterSlots(2)
+  slots.reset(5)
+  a = slots.acquire()
+  assert a == (0, 5) and slots.free_slot() == 1
+  slots.install(1, 9)  # A pull: new unrolls use slot 1.
+  b = slots.acquire()
+  assert b == (1, 9) and slots.free_slot() is None  # Slot 0 still used.
+  slots.release(a[0])
+  assert slots.free_slot() == 0 and slots.current_version == 9
+  slots.release(b[0])
+  assert slots.users == [0, 0]
+  with pytest.raises(RuntimeError, match='no user'):
+    slots.release(0)  # A miscount would stop every later pull.
 
 
 def test_flags_default_to_in_process_stepping():
@@ -244,3 +423,7 @@ def test_flags_default_to_in_process_stepping():
   assert config.inference_batch_timeout_ms >= 0
   with pytest.raises(config_lib.ConfigError, match='inference_batch_timeout'):
     config_lib.Config(inference_batch_timeout_ms=-1.0).resolve().validate()
+  with pytest.raises(config_lib.ConfigError, match='param_refresh_ms'):
+    config_lib.Config(param_refresh_ms=0).resolve().validate()
+  with pytest.raises(config_lib.ConfigError, match='env_reset_delay_fraction'):
+    config_lib.Config(env_reset_delay_fraction=2).resolve().validate()

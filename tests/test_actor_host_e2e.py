@@ -83,6 +83,12 @@ def test_host_with_four_workers_trains_pong_through_a_killed_worker(tmp_path):
   assert frames_of(values) == budget
   assert frames_of(values) == _updates_of(values) * FRAMES_PER_UPDATE
   assert os.path.isdir(os.path.join(logdir, 'logs', 'actor_host_0'))
+  # The host kept pulling: its unrolls' lag stays near the unrolls in the
+  # queue, the outbox and in progress (about 4 updates here), instead of
+  # growing with the run as with parameters that are never refreshed.
+  lags = [line['mean_policy_lag'] for line in read_jsonl(
+      os.path.join(logdir, 'progress.jsonl')) if 'mean_policy_lag' in line]
+  assert lags and max(lags[len(lags) // 2:]) <= 10, lags
 
 
 @pytest.mark.timeout(900)

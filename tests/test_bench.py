@@ -593,14 +593,31 @@ def test_host_batch_stats_skip_the_warmup_lines(tmp_path):
   logs.mkdir()
   lines = [host_stats.format_stats_line(0, dict(
       batches=10, batch_mean=mean, env_wait_secs=0.5, inference_secs=0.25,
-      interval_secs=1.0)) for mean in (1.0, 8.0, 6.0, 8.0)]
+      enqueue_secs=0.125, pull_secs=0.0, blocked_share=0.5 * lag,
+      policy_lag_min=lag, policy_lag_mean=lag + 1, policy_lag_max=lag + 2,
+      interval_secs=1.0, bottleneck='acting: inference (25%)'))
+           for mean, lag in ((1.0, 9), (8.0, 1), (6.0, 2), (8.0, 3))]
   (logs / 'actor_0.log').write_text('\n'.join(['x'] + lines) + '\n')
   stats = actor_hosts.host_batch_stats(str(tmp_path), 1,
                                        warmup_fraction=0.25)
   assert stats['stats_lines'] == 3
   assert stats['inference_batch_mean'] == pytest.approx(22.0 / 3)
-  assert stats['env_wait_fraction'] == pytest.approx(0.5)
-  assert stats['inference_fraction'] == pytest.approx(0.25)
+  assert stats['host_env_wait_share'] == pytest.approx(0.5)
+  assert stats['host_inference_share'] == pytest.approx(0.25)
+  assert stats['host_enqueue_share'] == pytest.approx(0.125)
+  assert stats['host_blocked_share'] == pytest.approx(1.0)
+  assert (stats['host_policy_lag_min'], stats['host_policy_lag_max']) == (2, 4)
+  assert stats['host_bottlenecks'] == ['acting: inference']
+
+
+def test_layout_ratios_are_the_targets_comparisons():
+  from bench import actor_hosts  # pylint: disable=g-import-not-at-top
+  layouts = {'host_1x8': dict(fps_median=3000.0),
+             'in_process_2x4_threads1': dict(fps_median=2400.0),
+             'host_1x8_slow': dict(fps_median=2700.0),
+             'host_1x16': dict(fps_median=None)}
+  assert actor_hosts.ratios(layouts) == {
+      'host_1x8_over_in_process_2x4': 1.25, 'slow_host_kept': 0.9}
 
 
 def test_implied_limit_matches_the_hand_computation():
@@ -636,7 +653,9 @@ def test_bench_sections_include_actor_hosts_and_transport():
 
 def test_host_layouts_parse():
   from bench import actor_hosts  # pylint: disable=g-import-not-at-top
-  assert actor_hosts.parse_layouts('') == tuple(actor_hosts.LAYOUTS)
+  assert actor_hosts.parse_layouts('') == actor_hosts.DEFAULT_LAYOUTS
+  assert 'in_process_2x4' not in actor_hosts.DEFAULT_LAYOUTS
+  assert actor_hosts.parse_layouts('in_process_2x4') == ('in_process_2x4',)
   assert actor_hosts.parse_layouts('hosts_2x8,host_1x8') == ('hosts_2x8',
                                                             'host_1x8')
   with pytest.raises(SystemExit, match='host_3x3'):

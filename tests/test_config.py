@@ -103,6 +103,7 @@ def test_explicit_values_override_defaults():
     (dict(job_name='actor', learner_address='h:1', task=5, num_actors=2),
      'actor tasks are 0..num_actors-1'),
     (dict(grad_norm_clip=-1.0), '--grad_norm_clip'),
+    (dict(max_policy_lag=-1), r'--max_policy_lag must be >= 0 \(0 = off\)'),
     (dict(stop_at_frames=-1), '--stop_at_frames must be in'),
     (dict(env='atari', total_environment_frames=10, stop_at_frames=11),
      'past it the learning rate is 0'),

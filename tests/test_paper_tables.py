@@ -89,12 +89,13 @@ def test_published_table4_rows_match_the_paper():
 def test_table1_puts_our_fps_in_the_task_column(tmp_path):
   run = progress_run(tmp_path / 'seek', [1, 100, 200, 300, 400], config={
       'level_name': 'seekavoid_arena_01', 'torso': 'shallow',
-      'num_actors': 2, 'batch_size': 32})
+      'num_actors': 2, 'envs_per_actor': 4, 'env_processes': False,
+      'batch_size': 32})
   other = progress_run(tmp_path / 'water', [5000, 1234, 1234],
                        config={'level_name': 'rooms_watermaze'})
   machine = tables.machine_description(cpus=2, gpus=0, description='test box')
   [table] = tables.table1([('mine', run), ('water', other)], machine)
-  label = 'Ours: mine (shallow, 2 actors, 32 batch)'
+  label = 'Ours: mine (shallow, batch 32; 2 actors x 4 envs, in-process)'
   task1 = 'Task 1: seekavoid_arena_01 (frames/s)'
   assert rendered_cell(table, label, task1) == '250'
   assert rendered_cell(table, label, 'CPUs') == '2'
@@ -105,6 +106,25 @@ def test_table1_puts_our_fps_in_the_task_column(tmp_path):
   markdown = tables.render_markdown(table)
   assert '48-500 CPU cores' in markdown and 'P100' in markdown
   assert '2 CPU cores, GPU none (test box)' in markdown
+
+
+def test_table1_rows_name_the_acting_layout(tmp_path):
+  host = progress_run(tmp_path / 'host', [10, 20], config={
+      'level_name': 'seekavoid_arena_01', 'num_actors': 1,
+      'envs_per_actor': 8, 'env_processes': True})
+  hosts = progress_run(tmp_path / 'hosts', [10, 20], config={
+      'level_name': 'seekavoid_arena_01', 'num_actors': 2,
+      'envs_per_actor': 1, 'env_processes': True})
+  # A config.json from before envs_per_actor and env_processes existed.
+  old = progress_run(tmp_path / 'old', [10, 20], config={
+      'level_name': 'seekavoid_arena_01', 'num_actors': 1})
+  [table] = tables.table1([('host', host), ('hosts', hosts), ('old', old)],
+                          tables.machine_description(cpus=2))
+  labels = [row[0] for row in table.rows if row[0].startswith('Ours')]
+  assert labels == [
+      'Ours: host (1 host x 8 streams, env processes, dyn. batch)',
+      'Ours: hosts (2 hosts x 1 stream, env processes, dyn. batch)',
+      'Ours: old (1 actor, in-process)']
 
 
 def test_table1_without_another_task_has_no_other_column(tmp_path):

@@ -262,3 +262,91 @@ def test_memory_check_refuses_a_capacity_that_cannot_fit(tmp_path,
   # What it proposes fits.
   replay.BatchSource(make_config(batch_size=32, unroll_length=20,
                                  replay_capacity=fits), FakeQueue(spec), spec)
+
+
+# -- --max_policy_lag -----------------------------------------------------------
+
+
+class LiteralQueue:
+  """Hands out pre-made unrolls with the given versions, in order."""
+
+  def __init__(self, spec, versions, seed=0):
+    self.unrolls, _ = random_unrolls(np.random.RandomState(seed), spec,
+                                     len(versions))
+    self.versions = np.asarray(versions, np.int64)
+    self.next, self.requests = 0, []
+
+  def dequeue_many(self, n):
+    self.requests.append(n)
+    rows = slice(self.next, self.next + n)
+    self.next += n
+    batch = (tf.nest.map_structure(lambda x: x[rows], self.unrolls),
+             self.versions[rows])
+    return tf.nest.map_structure(tf.convert_to_tensor, batch)
+
+
+def test_max_policy_lag_drops_stale_fresh_unrolls_and_fills_the_batch():
+  config = make_config(batch_size=4, replay_capacity=0, max_policy_lag=3)
+  spec = element_spec()
+  # At update 10 with K=3 the lags are 0 4 2 8 | 1 5 | 3 | 0: 6, 2, 5 go.
+  queue = LiteralQueue(spec, [10, 6, 8, 2, 9, 5, 7, 10])
+  batch = replay.BatchSource(config, queue, spec).next(10)
+  assert batch.versions.numpy().tolist() == [10, 8, 9, 7]
+  assert queue.requests == [4, 2, 1]  # Only what is missing, each time.
+  assert (batch.dequeued, batch.dropped) == (7, 3)
+  # The kept rows are those unrolls, whole.
+  kept = [0, 2, 4, 6]
+  np.testing.assert_array_equal(batch.element.env_outputs.observation[0],
+                                queue.unrolls.env_outputs.observation[0][kept])
+  assert batch.fresh is batch.element
+  assert batch.element.level_name.shape == [4]
+
+
+def test_without_max_policy_lag_old_unrolls_are_trained_on():
+  config = make_config(batch_size=4, replay_capacity=0)
+  spec = element_spec()
+  queue = LiteralQueue(spec, [10, 6, 8, 2])
+  batch = replay.BatchSource(config, queue, spec).next(10)
+  assert batch.versions.numpy().tolist() == [10, 6, 8, 2]
+  assert (batch.dequeued, batch.dropped) == (4, 0)
+
+
+def test_max_policy_lag_never_drops_replayed_unrolls():
+  config = make_config(batch_size=4, replay_capacity=16, max_policy_lag=3)
+  spec = element_spec()
+  # Update 0 stores versions 0 and 1; at update 100, 98 is 2 behind (kept),
+  # 90 is 10 behind (dropped), 99 is 1 behind (kept).
+  queue = LiteralQueue(spec, [0, 1, 98, 90, 99])
+  source = replay.BatchSource(config, queue, spec, memory=(10**12, 'test'))
+  source.next(0)
+  batch = source.next(100)
+  versions = batch.versions.numpy().tolist()
+  assert versions[:2] == [98, 99]  # Fresh.
+  assert (batch.dequeued, batch.dropped) == (3, 1)
+  # The replayed half is drawn from {0, 1, 98, 99}: the buffer never saw 90.
+  assert set(versions[2:]) <= {0, 1, 98, 99}
+  lags = [100 - v for v in versions[2:]]
+  assert batch.scalars['policy_lag_replayed'] == pytest.approx(np.mean(lags))
+
+
+def test_dropped_unrolls_count_no_frames():
+  config = make_config(batch_size=4, replay_capacity=0, max_policy_lag=1)
+  agent = networks.ImpalaAgent(A, torso='shallow', use_lstm=False)
+  spec = element_spec(agent)
+  # Updates 10, 11, 12, each dequeuing 4 + 2 + 1 unrolls: the three 5
+  # updates old are dropped and replaced.
+  versions = [v for u in (10, 11, 12) for v in (u, u - 5) * 3 + (u,)]
+  queue = LiteralQueue(spec, versions)
+  source = replay.BatchSource(config, queue, spec)
+  learner = learner_lib.Learner(agent, config)
+  example = unrolls.zeros_like_spec(spec, leading=[1])
+  learner.initialize(learner_lib.batch_major_to_time_major(example[0]))
+  learner.num_updates.assign(10)
+  dropped = 0
+  for _ in range(3):
+    batch = source.next(int(learner.num_updates.numpy()))
+    dropped += batch.dropped
+    assert bool(learner.train_step(batch.element, batch.versions).finite)
+  assert dropped == 9 and queue.requests == [4, 2, 1] * 3
+  # 3 updates of 4 unrolls x 5 steps x 4 repeats; the 9 dropped add none.
+  assert int(learner.num_env_frames.numpy()) == 3 * 4 * T * 4 == 240

@@ -61,6 +61,31 @@ def test_tiny_run_trains_and_writes_checkpoint_and_summaries(trained_logdir):
 
 
 @pytest.mark.timeout(1200)
+def test_max_policy_lag_run_counts_trained_frames_and_names_the_bottleneck(
+    tmp_path):
+  logdir = str(tmp_path / 'lag')
+  result = run_experiment(logdir, *TINY_PONG_FLAGS, '--max_policy_lag=1',
+                          f'--total_environment_frames={15 * FRAMES_PER_UPDATE}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  # Dropped unrolls count no frames: exactly 15 updates' worth.
+  final = checkpoint_values(latest_checkpoint(logdir))
+  assert frames_of(final) == 15 * FRAMES_PER_UPDATE
+  progress = read_jsonl(os.path.join(logdir, 'progress.jsonl'))
+  trained = [line for line in progress if line['queue_full_share'] is not None]
+  assert trained
+  for line in trained:
+    shares = [line[k] for k in ('train_step_share', 'queue_wait_share',
+                                'publish_share', 'other_share')]
+    assert all(0 <= s <= 1 for s in shares) and sum(shares) == pytest.approx(1)
+    assert 0 <= line['dropped_unroll_share'] < 1
+    assert line['bottleneck'] in ('learner', 'acting', 'balanced')
+  assert progress[-1]['dropped_unrolls'] >= 0
+  lines = [l for l in result.stderr.splitlines() if 'frames ' in l
+           and ' lag ' in l]
+  assert lines and all(' bottleneck: ' in l for l in lines)
+
+
+@pytest.mark.timeout(1200)
 def test_resume_restores_exactly_and_continues(trained_logdir, tmp_path):
   logdir, _ = trained_logdir
   saved = checkpoint_values(latest_checkpoint(logdir))

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2 import environment
 from scalable_agent_tf2 import run_dir
+from scalable_agent_tf2.runtime import bottleneck
 from scalable_agent_tf2.runtime import checkpoints
 from scalable_agent_tf2.runtime import run_log
 from scalable_agent_tf2.runtime import unrolls
@@ -105,6 +108,36 @@ def test_run_log_writes_jsonl_and_progress(tmp_path):
   assert '"frames": 200' in progress and '"loss": 1.5' in progress
 
 
+def test_progress_line_ends_with_the_bottleneck_verdict(tmp_path, caplog):
+  now = [0.0]
+  timer = bottleneck.StageTimer(lambda: now[0])
+  log = run_log.RunLog(str(tmp_path), total_frames=1000, progress_secs=1e9,
+                       summary_secs=1e9, timer=timer)
+  log.start(0)
+  for _ in range(2):  # 2 updates of 5 s, 2 s of them waiting for the queue.
+    timer.add('queue_wait', 2.0)
+    timer.record_update(queue_ready=False, dequeued=5, dropped=1)
+    timer.add('train_step', 2.5)
+    timer.add('publish', 0.5)
+    now[0] += 5.0
+  with caplog.at_level('INFO'):
+    log.maybe_write(200, 2, {'total_loss': 1.5}, 0, force=True)
+  log.close()
+  line = [r.getMessage() for r in caplog.records if 'frames' in
+          r.getMessage()][-1]
+  assert line.endswith('  bottleneck: acting (learner waits 40%)')
+  [record] = run_dir.read_progress(str(tmp_path))
+  assert record['queue_wait_share'] == pytest.approx(0.4)
+  assert record['train_step_share'] == pytest.approx(0.5)
+  assert record['publish_share'] == pytest.approx(0.1)
+  assert record['queue_full_share'] == 0.0
+  assert record['dropped_unroll_share'] == pytest.approx(0.2)
+  assert record['dropped_unrolls'] == 2
+  assert record['bottleneck'] == 'acting'
+  assert (record['bottleneck_is_acting'],
+          record['bottleneck_is_learner']) == (1.0, 0.0)
+
+
 def test_stack_env_outputs_and_time_make_batch_major_unrolls():
   frame = np.zeros([2, 2, 1], np.uint8)
   step = lambda r: StepOutput(np.float32(r), StepOutputInfo(
@@ -139,3 +172,45 @@ def test_private_network_namespace_has_only_loopback():
   if result.stdout.startswith('UNAVAILABLE'):
     pytest.skip(f'network namespaces not allowed here: {result.stdout}')
   assert result.stdout.strip().endswith("['lo']"), result.stdout
+
+
+class _EpisodesOfThree(environment.Environment):
+  """Every third step ends an episode."""
+  level_name, num_actions, frame_shape = 'fake', 2, (1, 1, 1)
+
+  def __init__(self):
+    self.steps = 0
+
+  def initial(self):
+    return self.step(0)
+
+  def step(self, action):
+    self.steps += 1
+    return StepOutput(np.float32(action), StepOutputInfo(
+        np.float32(0), np.int32(self.steps), False), self.steps % 3 == 0,
+                      (np.zeros([1, 1, 1], np.uint8), b''))
+
+  def close(self):
+    pass
+
+
+def test_slow_restarts_sleep_at_a_seeded_fraction_of_episode_ends(
+    monkeypatch):
+  sleeps = []
+  monkeypatch.setattr(environment.time, 'sleep', sleeps.append)
+  off = config_lib.Config().resolve()
+  plain = _EpisodesOfThree()
+  assert environment.with_slow_restarts(plain, off, seed=1) is plain
+  config = config_lib.Config(env_reset_delay_ms=200,
+                             env_reset_delay_fraction=0.25).resolve()
+  runs = []
+  for _ in range(2):
+    sleeps.clear()
+    env = environment.with_slow_restarts(_EpisodesOfThree(), config, seed=7)
+    outputs = [env.step(1) for _ in range(3 * 400)]  # 400 episode ends.
+    runs.append(list(sleeps))
+    assert env.slow_restarts == len(sleeps)
+    assert set(sleeps) == {0.2}
+    assert 60 <= len(sleeps) <= 140  # About a quarter of 400.
+    assert [o.reward for o in outputs] == [1.0] * len(outputs)  # Unchanged.
+  assert runs[0] == runs[1]  # Same seed, same slow episodes.

@@ -2,7 +2,9 @@
 
 Our number for a run is `run_dir.steady_state_fps` of its progress.jsonl: the
 median per-interval "fps" (environment frames including the action repeat of
-4, as the paper's Table 1 counts) after the first 20% of the lines.
+4, as the paper's Table 1 counts) after the first 20% of the lines. Its
+label names the acting layout (`acting_layout`), since the same actor count
+means different things in-process and with actor hosts.
 """
 
 import os
@@ -32,18 +34,44 @@ def machine_description(cpus=None, gpus=0, description=None):
   return {'cpus': cpus, 'gpus': int(gpus), 'description': description}
 
 
+def _plural(count, word):
+  return '%s %s%s' % (count, word, '' if count == 1 else 's')
+
+
+def acting_layout(config):
+  """How a run acted, from its config.json (None if it does not say).
+
+  '1 host x 8 streams, env processes, dyn. batch' (--env_processes: actor
+  hosts, docs/actor_hosts.md) or '2 actors x 4 envs, in-process'; without
+  envs_per_actor (older runs) '2 actors, in-process'.
+  """
+  if 'num_actors' not in config:
+    return None
+  actors, envs = config['num_actors'], config.get('envs_per_actor')
+  if config.get('env_processes'):
+    text = _plural(actors, 'host')
+    if envs is not None:
+      text += ' x ' + _plural(envs, 'stream')
+    return text + ', env processes, dyn. batch'
+  text = _plural(actors, 'actor')
+  if envs is not None:
+    text += ' x ' + _plural(envs, 'env')
+  return text + ', in-process'
+
+
 def _our_run(name, logdir, warmup_fraction):
   """(setup label, task, steady-state fps or None) of one run."""
   config = run_dir.read_config(logdir)
   fps = run_dir.steady_state_fps(run_dir.read_progress(logdir),
                                  warmup_fraction)
   task = short_level_name(config.get('level_name', 'unknown level'))
-  details = [str(config[key]) + suffix for key, suffix in (
-      ('torso', ''), ('num_actors', ' actors'), ('batch_size', ' batch'))
-             if key in config]
+  details = ', '.join(prefix + str(config[key]) for key, prefix in (
+      ('torso', ''), ('batch_size', 'batch ')) if key in config)
+  layout = acting_layout(config)
+  details = '; '.join(d for d in (details, layout) if d)
   setup = 'Ours: %s' % name
   if details:
-    setup += ' (%s)' % ', '.join(details)
+    setup += ' (%s)' % details
   return setup, task, fps
 
 
@@ -92,7 +120,8 @@ def table1(runs, machine=None,
 
   Args:
     runs: list of (name, logdir). Each logdir holds progress.jsonl and,
-      optionally, config.json (level_name, torso, num_actors, batch_size).
+      optionally, config.json (level_name, torso, batch_size, and the
+      acting layout: num_actors, envs_per_actor, env_processes).
     machine: `machine_description()` dict; the current machine if None.
     warmup_fraction: see `run_dir.steady_state_fps`.
     strict: raise instead of marking runs without progress lines.

@@ -14,6 +14,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from scalable_agent_tf2 import environment
 from scalable_agent_tf2 import networks
 from scalable_agent_tf2 import suites
 from scalable_agent_tf2.config import Config
@@ -55,6 +56,7 @@ class _Connection:
     self.queue = transport.UnrollQueue(element_spec,
                                        config.effective_queue_capacity)
     self.params = transport.PublishedParameters(agent.trainable_variables)
+    self.version = None  # Of the first pull (Actor._connect).
 
 
 class Actor:
@@ -96,8 +98,9 @@ class Actor:
     self._step = tf.function(self.agent.step)
     self.envs = []
     for g, level in zip(self._env_indices, self._levels):
-      self.envs.append(suite.make_environment(
-          config, level, seed=suites.env_seed(config, g)))
+      seed = suites.env_seed(config, g)
+      self.envs.append(environment.with_slow_restarts(
+          suite.make_environment(config, level, seed=seed), config, seed))
     self._level_names = np.array([e.level_name.encode() for e in self.envs],
                                  dtype=object)
     # Carried across unrolls: the last step becomes the next unroll's step 0.
@@ -215,7 +218,7 @@ class Actor:
           transport.connect_actor(config.learner_address, self._actor_address)
           reconnect = False
         connection = _Connection(config, self.agent, self._element_spec)
-        connection.params.pull()
+        connection.version = connection.params.pull()
         logging.info('Actor %d connected to the learner at %s (levels %s).',
                      config.task, config.learner_address,
                      sorted(set(self._levels)))
@@ -235,23 +238,3 @@ class Actor:
         config.learner_address, config.actor_reconnect_secs,
         type(last_error).__name__, str(last_error).splitlines()[0][:300])
     return None
-
-
-def run(config: Config) -> int:
-  """Runs actor task `config.task` (an actor host with --env_processes)."""
-  actor_class = Actor
-  if config.env_processes:
-    from scalable_agent_tf2.runtime import actor_host  # pylint: disable=g-import-not-at-top
-    actor_class = actor_host.ActorHost
-  try:
-    actor = actor_class(config)
-  except LearnerUnreachableError as e:
-    logging.error('%s', e)
-    return EXIT_LEARNER_UNREACHABLE
-  try:
-    return actor.run()
-  except transport.ParameterMismatchError as e:
-    logging.error('Actor %d: %s', config.task, e)
-    return EXIT_MISMATCH
-  finally:
-    actor.close()

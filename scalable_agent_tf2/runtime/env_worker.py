@@ -195,7 +195,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   shm = _attach(args.shm)
   sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
   sock.connect(args.socket)
-  environment = suite.make_environment(config, args.level, seed=args.seed)
+  from scalable_agent_tf2 import environment as environment_lib  # pylint: disable=g-import-not-at-top
+  environment = environment_lib.with_slow_restarts(
+      suite.make_environment(config, args.level, seed=args.seed), config,
+      args.seed)
   try:
     return serve(environment, StepSlot(shm.buf, frame_shape), sock)
   finally:

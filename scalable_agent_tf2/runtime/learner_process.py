@@ -10,7 +10,6 @@ worker and writes a final checkpoint.
 import contextlib
 import signal
 import threading
-import time
 
 from absl import logging
 import numpy as np
@@ -22,6 +21,7 @@ from scalable_agent_tf2 import replay
 from scalable_agent_tf2 import suites
 from scalable_agent_tf2.pbt import member as pbt_member
 from scalable_agent_tf2.runtime import actor as actor_lib
+from scalable_agent_tf2.runtime import bottleneck
 from scalable_agent_tf2.runtime import checkpoints
 from scalable_agent_tf2.runtime import ports
 from scalable_agent_tf2.runtime import preflight
@@ -61,14 +61,7 @@ class LearnerProcess:
       self.agent = actor_lib.build_agent(config, num_actions)
       self.learner = learner_lib.Learner(self.agent, config,
                                          strategy=strategy)
-    logging.info('Learner step on %s (%d replica(s), %d unrolls each); '
-                 'V-trace on %s.',
-                 ', '.join(replicas.replica_devices(strategy,
-                                                    self.learner.device)),
-                 self.learner.num_replicas,
-                 config.batch_size // self.learner.num_replicas,
-                 '/cpu:0' if config.vtrace_device == 'cpu' else 'the learner '
-                 'device')
+    self._log_devices(strategy)
     element_spec = unrolls.queue_element_spec(
         frame_shape, num_actions, config.unroll_length, self.agent)
     example = unrolls.zeros_like_spec(element_spec, leading=[1])
@@ -95,8 +88,11 @@ class LearnerProcess:
     # Population-based training (pbt/member.py): None without --pbt_root.
     self.pbt = pbt_member.create(config, self)
     self.params.publish(int(self.learner.num_updates.numpy()))
+    # Where the learner's time goes, per progress line (runtime/bottleneck.py).
+    self.timer = bottleneck.StageTimer()
     self.log = run_log.RunLog(config.logdir, config.stop_frames,
-                              config.progress_secs, config.summary_secs)
+                              config.progress_secs, config.summary_secs,
+                              timer=self.timer)
     self._stop = threading.Event()
     self._error = None
     self.num_params = int(sum(np.prod(v.shape)
@@ -104,6 +100,16 @@ class LearnerProcess:
     if not restored:
       # The starting point of a fresh run, so it can be compared and resumed.
       self.save('initial')
+
+  def _log_devices(self, strategy):
+    logging.info('Learner step on %s (%d replica(s), %d unrolls each); '
+                 'V-trace on %s.',
+                 ', '.join(replicas.replica_devices(strategy,
+                                                    self.learner.device)),
+                 self.learner.num_replicas,
+                 self.config.batch_size // self.learner.num_replicas,
+                 '/cpu:0' if self.config.vtrace_device == 'cpu' else
+                 'the learner device')
 
   @property
   def frames(self) -> int:
@@ -122,43 +128,14 @@ class LearnerProcess:
   def _train_loop(self):
     config = self.config
     self.log.start(self.frames)
+    self.timer.take()  # The first interval starts with training.
     logging.info('Learner ready: %d parameters, waiting for unrolls from '
                  'actors (batch %d x unroll %d).', self.num_params,
                  config.batch_size, config.unroll_length)
     try:
       while not self._stop.is_set() and \
           self.frames < config.stop_frames:
-        wait_start = time.time()
-        batch = self.batches.next(int(self.learner.num_updates.numpy()))
-        element, versions = batch.element, batch.versions
-        # One shared queue and one dequeue feed every replica its share of
-        # the batch (runtime/replicas.py); the wait is the learner's idle time.
-        dequeue_wait_secs = time.time() - wait_start
-        stats = self.learner.train_step(element, versions)
-        if not bool(stats.finite):
-          raise NonFiniteLossError(
-              f'Non-finite loss or gradient at update '
-              f'{int(stats.num_updates)} ({int(stats.num_env_frames)} frames): '
-              f'loss={float(stats.total_loss)}, '
-              f'grad_norm={float(stats.grad_norm)}. The update was not '
-              'applied; stopping with the last good checkpoint intact.')
-        updates = int(stats.num_updates)
-        self.params.publish(updates)
-        frames = int(stats.num_env_frames)
-        info = batch.fresh.env_outputs.info  # Replayed ones ran before.
-        episodes = run_log.finished_episodes(
-            batch.fresh.level_name.numpy(), info.episode_done.numpy(),
-            info.episode_return.numpy(), info.episode_step.numpy())
-        self.log.record_episodes(episodes, frames)
-        if self.pbt is not None:
-          self.pbt.after_update(frames, len(episodes))
-        scalars = {k: float(v) for k, v in stats._asdict().items()
-                   if k not in ('finite', 'num_env_frames', 'num_updates')}
-        scalars['dequeue_wait_secs'] = dequeue_wait_secs
-        self.log.maybe_write(frames, updates, scalars, self.queue.size(),
-                             extra_scalars={**self.suite.training_scores(
-                                 config, self.log.mean_returns()),
-                                            **batch.scalars})
+        self._update()
         if self.saver.due():  # Every --checkpoint_secs; retries sooner.
           self.save('periodic')
     except (tf.errors.OutOfRangeError, tf.errors.CancelledError):
@@ -168,6 +145,45 @@ class LearnerProcess:
       self._error = e
     finally:
       self._stop.set()
+
+  def _update(self):
+    """Dequeue, train, publish, record: one update, its stages timed."""
+    config, timer = self.config, self.timer
+    with timer.stage('queue_wait') as wait:
+      # "Queue full": the update's fresh unrolls were there before it asked.
+      ready = self.queue.size() >= config.num_fresh_per_update
+      batch = self.batches.next(int(self.learner.num_updates.numpy()))
+    timer.record_update(ready, batch.dequeued, batch.dropped)
+    with timer.stage('train_step'):
+      # One shared queue and one dequeue feed every replica its share of
+      # the batch (runtime/replicas.py).
+      stats = self.learner.train_step(batch.element, batch.versions)
+      finite = bool(stats.finite)  # Waits for the step to finish.
+    if not finite:
+      raise NonFiniteLossError(
+          f'Non-finite loss or gradient at update '
+          f'{int(stats.num_updates)} ({int(stats.num_env_frames)} frames): '
+          f'loss={float(stats.total_loss)}, '
+          f'grad_norm={float(stats.grad_norm)}. The update was not '
+          'applied; stopping with the last good checkpoint intact.')
+    updates = int(stats.num_updates)
+    with timer.stage('publish'):
+      self.params.publish(updates)
+    frames = int(stats.num_env_frames)
+    info = batch.fresh.env_outputs.info  # Replayed ones ran before.
+    episodes = run_log.finished_episodes(
+        batch.fresh.level_name.numpy(), info.episode_done.numpy(),
+        info.episode_return.numpy(), info.episode_step.numpy())
+    self.log.record_episodes(episodes, frames)
+    if self.pbt is not None:
+      self.pbt.after_update(frames, len(episodes))
+    scalars = {k: float(v) for k, v in stats._asdict().items()
+               if k not in ('finite', 'num_env_frames', 'num_updates')}
+    scalars['dequeue_wait_secs'] = wait.secs  # The learner's idle time.
+    self.log.maybe_write(frames, updates, scalars, self.queue.size(),
+                         extra_scalars={**self.suite.training_scores(
+                             config, self.log.mean_returns()),
+                                        **batch.scalars})
 
   # -- Main thread ------------------------------------------------------------
 

@@ -164,6 +164,7 @@ class PublishedParameters:
           dtype=tf.string, shape=[], shared_name=f'{prefix}/signature')
     self._publish = tf.function(self._publish_impl)
     self._pull = tf.function(self._pull_impl)
+    self._read_version = tf.function(self._read_version_impl)
     self._checked = False
 
   def _publish_impl(self, version):
@@ -184,6 +185,15 @@ class PublishedParameters:
     for v, value in zip(self._variables, values):
       v.assign(value)
     return version
+
+  def _read_version_impl(self):
+    with tf.device(LEARNER_CPU):
+      return tf.raw_ops.ReadVariableOp(resource=self._version, dtype=tf.int64)
+
+  def latest_version(self) -> int:
+    """The learner's latest published version, without pulling parameters
+    (one scalar read: how an actor host decides whether to pull)."""
+    return int(self._read_version())
 
   def publish(self, version: int) -> None:
     """Learner: copies the current parameters out with their version."""
