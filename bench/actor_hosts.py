@@ -6,19 +6,23 @@ time, the median of progress.jsonl fps over the steady state), for the
 layouts of docs/actor_hosts.md, run back to back and alternated (A B A B)
 `repeats` times:
 
-  in_process_2x4   2 actor processes x 4 envs, in-process (today's default)
-  host_1x8         1 actor host x 8 env workers
-  host_1x16        1 actor host x 16 env workers
-  hosts_2x8        2 actor hosts x 8 env workers
-  plus the thread-setting variants in LAYOUTS.
+  in_process_2x4_threads1  2 actor processes x 4 envs, in-process
+  host_1x8                 1 actor host x 8 env workers
+  host_1x16                1 actor host x 16 env workers
+  hosts_2x8                2 actor hosts x 8 env workers
+  *_slow, *_slower         in-process 2 x 4 and host 1 x 8 with slow restarts
+                           (Table 1's second task; --env_reset_delay_ms)
+  and, when asked for by name, the thread-setting variants in LAYOUTS.
 
 Per run: frames/s, the env-only frames/s of the same number of environments
 in the same number of processes, the PSS (/proc/<pid>/smaps_rollup) of the
 learner, the actor processes, the env workers and the whole run, the mean
-inference batch (from the hosts' stats lines, runtime/host_stats.py); and
-once, the box's limit (`bench.box_limit`) and end-to-end / limit.
+inference batch, the hosts' stage shares and policy lag (their stats lines,
+runtime/host_stats.py), the learner's stage shares and verdicts
+(runtime/bottleneck.py); once, the box's limit (`bench.box_limit`) and
+end-to-end / limit; and the RATIOS the targets are stated in.
 
-  python -m bench.run --only=actor_hosts             # ~45 min, idle machine
+  python -m bench.run --only=actor_hosts             # ~35 min, idle machine
 """
 
 import os
@@ -36,21 +40,32 @@ from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2.runtime import host_stats
 from scalable_agent_tf2.runtime import processes
 
-# name -> (actor processes, envs each, env processes, --actor_threads).
+# Slow restarts (Table 1's second task; docs/actor_hosts.md): 200 ms on 10%
+# of episode ends, and a heavier setting whose effect stands out of the
+# noise on Pong's long episodes.
+_SLOW = ('--env_reset_delay_ms=200', '--env_reset_delay_fraction=0.1')
+_SLOWER = ('--env_reset_delay_ms=1000', '--env_reset_delay_fraction=0.5')
+# name -> (actor processes, envs each, env processes, --actor_threads, flags).
 LAYOUTS = {
-    'in_process_2x4': (2, 4, False, 0),
-    'host_1x8': (1, 8, True, 1),
-    'host_1x16': (1, 16, True, 1),
-    'hosts_2x8': (2, 8, True, 1),
-    'in_process_2x4_threads1': (2, 4, False, 1),
-    'host_1x8_default_threads': (1, 8, True, 0),
+    'in_process_2x4_threads1': (2, 4, False, 1, ()),
+    'host_1x8': (1, 8, True, 1, ()),
+    'host_1x16': (1, 16, True, 1, ()),
+    'hosts_2x8': (2, 8, True, 1, ()),
+    'in_process_2x4_slow': (2, 4, False, 1, _SLOW),
+    'host_1x8_slow': (1, 8, True, 1, _SLOW),
+    'in_process_2x4_slower': (2, 4, False, 1, _SLOWER),
+    'host_1x8_slower': (1, 8, True, 1, _SLOWER),
+    # Not run by default (parse_layouts): measured once, docs/actor_hosts.md.
+    'in_process_2x4': (2, 4, False, 0, ()),
+    'host_1x8_default_threads': (1, 8, True, 0, ()),
 }
+DEFAULT_LAYOUTS = tuple(LAYOUTS)[:8]
 DEFAULT_REPEATS = 2
 _WORKER_MODULE = 'scalable_agent_tf2.runtime.env_worker'
 
 
 def parse_layouts(text: str) -> Tuple[str, ...]:
-  """'host_1x8,hosts_2x8' -> those names (all of LAYOUTS for '').
+  """'host_1x8,hosts_2x8' -> those names (DEFAULT_LAYOUTS for '').
 
   Raises:
     SystemExit: an unknown layout name.
@@ -60,7 +75,7 @@ def parse_layouts(text: str) -> Tuple[str, ...]:
   if unknown:
     raise SystemExit(f'Unknown actor-host layouts {unknown}; known: '
                      f'{", ".join(LAYOUTS)}.')
-  return names or tuple(LAYOUTS)
+  return names or DEFAULT_LAYOUTS
 
 
 def parse_pss_kib(smaps_rollup_text: str):
@@ -131,8 +146,14 @@ class _Samplers:
     self.pss.sample()
 
 
+_HOST_SHARES = ('env_wait', 'inference', 'enqueue', 'pull', 'blocked')
+_LEARNER_SHARES = ('train_step_share', 'queue_wait_share', 'publish_share',
+                   'queue_full_share')
+
+
 def host_batch_stats(logdir: str, num_actors: int, warmup_fraction: float):
-  """Mean inference batch and time shares over the hosts' steady lines."""
+  """Mean inference batch, time shares and policy lag over the hosts'
+  steady stats lines (runtime/host_stats.py)."""
   records = []
   for task in range(num_actors):
     try:
@@ -144,22 +165,41 @@ def host_batch_stats(logdir: str, num_actors: int, warmup_fraction: float):
   if not records:
     return dict(inference_batch_mean=None)
   secs = sum(r['interval_secs'] for r in records)
-  return dict(inference_batch_mean=host_stats.mean_batch(records),
-              env_wait_fraction=sum(r['env_wait_secs'] for r in records) /
-              secs, inference_fraction=sum(r['inference_secs']
-                                           for r in records) / secs,
-              learner_fraction=sum(r.get('learner_secs', 0.0)
-                                   for r in records) / secs,
-              stats_lines=len(records))
+  out = dict(inference_batch_mean=host_stats.mean_batch(records),
+             stats_lines=len(records))
+  for name in _HOST_SHARES:
+    if name == 'blocked':  # Already a share of the interval's stream time.
+      out['host_blocked_share'] = _median(
+          [r.get('blocked_share') for r in records])
+      continue
+    out[f'host_{name}_share'] = sum(r.get(f'{name}_secs', 0.0)
+                                    for r in records) / secs
+  for key in ('policy_lag_min', 'policy_lag_mean', 'policy_lag_max'):
+    out[f'host_{key}'] = _median([r.get(key) for r in records])
+  out['host_bottlenecks'] = sorted({r.get('bottleneck', '').split(' (')[0]
+                                    for r in records} - {''})
+  return out
+
+
+def learner_stage_stats(logdir: str, warmup_fraction: float):
+  """Medians of the learner's stage shares over the steady progress lines
+  (runtime/bottleneck.py) and the verdicts seen."""
+  records = run_dir.read_progress(logdir)
+  records = records[int(len(records) * warmup_fraction):]
+  out = {f'learner_{k}': _median([r.get(k) for r in records])
+         for k in _LEARNER_SHARES}
+  out['learner_bottlenecks'] = sorted({r.get('bottleneck') for r in records}
+                                      - {None})
+  return out
 
 
 def run_layout(name: str, seconds: float, progress_secs: float,
                warmup_fraction: float, startup_timeout: float
                ) -> Dict[str, object]:
   """One timed training run of layout `name` (see LAYOUTS)."""
-  actors, envs, in_workers, threads = LAYOUTS[name]
+  actors, envs, in_workers, threads, extra = LAYOUTS[name]
   flags = [f'--env_processes={"true" if in_workers else "false"}',
-           f'--actor_threads={threads}']
+           f'--actor_threads={threads}', *extra]
   logdir = tempfile.mkdtemp(prefix=f'bench_hosts_{name}_')
   launcher = processes.Child(
       'launcher', training_run.training_command(logdir, actors, envs,
@@ -170,6 +210,7 @@ def run_layout(name: str, seconds: float, progress_secs: float,
                                    envs_per_actor=envs,
                                    env_processes=in_workers,
                                    actor_threads=threads,
+                                   extra_flags=list(extra),
                                    loadavg_before=memory.load_average())
   samplers = _Samplers(logdir)
   try:
@@ -183,13 +224,14 @@ def run_layout(name: str, seconds: float, progress_secs: float,
   training_run._measure(result, logdir, stop_time, warmup_fraction)  # pylint: disable=protected-access
   result.update(samplers.pss.summary(actors * envs))
   result.update(host_batch_stats(logdir, actors, warmup_fraction))
+  result.update(learner_stage_stats(logdir, warmup_fraction))
   result['loadavg_after'] = memory.load_average()
   shutil.rmtree(logdir, ignore_errors=True)
   return result
 
 
 def _env_only(name: str, env_seconds: float) -> Dict[str, object]:
-  actors, envs, in_workers, _ = LAYOUTS[name]
+  actors, envs, in_workers, _, _ = LAYOUTS[name]
   if in_workers:  # One environment per worker process.
     return env_only.env_only_throughput(actors * envs, 1, env_seconds)
   return env_only.env_only_throughput(actors, envs, env_seconds)
@@ -202,7 +244,7 @@ def _median(values):
 
 def run(seconds: float, env_seconds: float, progress_secs: float,
         warmup_fraction: float, startup_timeout: float,
-        repeats: int = DEFAULT_REPEATS, layouts=tuple(LAYOUTS),
+        repeats: int = DEFAULT_REPEATS, layouts=DEFAULT_LAYOUTS,
         log: Callable[[str], None] = print) -> Dict[str, object]:
   """Every layout `repeats` times, alternated; then the box limit."""
   runs = {name: [] for name in layouts}
@@ -218,10 +260,13 @@ def run(seconds: float, env_seconds: float, progress_secs: float,
           (f' ERROR {result["error"].splitlines()[0]}' if 'error' in result
            else ''))
       runs[name].append(result)
-  env_rates = {}
+  env_rates, measured = {}, {}
   for name in layouts:
-    log(f'[actor_hosts] env-only for {name} ...')
-    env_rates[name] = _env_only(name, env_seconds)
+    shape = LAYOUTS[name][:3]  # The slow variants share their layout's.
+    if shape not in measured:
+      log(f'[actor_hosts] env-only for {name} ...')
+      measured[shape] = _env_only(name, env_seconds)
+    env_rates[name] = measured[shape]
   limit = box_limit.run(env_seconds, log=log)
   best_limit = limit.get('limit_fps_cpu_model')
   out = dict(protocol=dict(seconds=seconds, env_seconds=env_seconds,
@@ -234,6 +279,32 @@ def run(seconds: float, env_seconds: float, progress_secs: float,
     out['layouts'][name] = dict(
         runs=runs[name], fps_median=fps, env_only=env_rates[name],
         fps_over_limit=(fps / best_limit if fps and best_limit else None))
+  out['ratios'] = ratios(out['layouts'])
+  return out
+
+
+# (name, numerator, denominator): the comparisons the targets are stated in
+# (docs/actor_hosts.md, "Measured").
+RATIOS = (
+    ('host_1x8_over_in_process_2x4', 'host_1x8', 'in_process_2x4_threads1'),
+    ('host_1x16_over_host_1x8', 'host_1x16', 'host_1x8'),
+    ('hosts_2x8_over_host_1x8', 'hosts_2x8', 'host_1x8'),
+    ('slow_in_process_kept', 'in_process_2x4_slow', 'in_process_2x4_threads1'),
+    ('slow_host_kept', 'host_1x8_slow', 'host_1x8'),
+    ('slower_in_process_kept', 'in_process_2x4_slower',
+     'in_process_2x4_threads1'),
+    ('slower_host_kept', 'host_1x8_slower', 'host_1x8'),
+)
+
+
+def ratios(layouts: Dict[str, Dict[str, object]]) -> Dict[str, float]:
+  """The RATIOS of median frames/s among the layouts that were run."""
+  out = {}
+  for name, top, bottom in RATIOS:
+    a = layouts.get(top, {}).get('fps_median')
+    b = layouts.get(bottom, {}).get('fps_median')
+    if a and b:
+      out[name] = round(a / b, 3)
   return out
 
 
@@ -254,6 +325,8 @@ def summary_lines(result: Dict[str, object]) -> List[str]:
         f'{fmt(last.get("acting_pss_mib_per_env")):>10} '
         f'{fmt(entry.get("fps_over_limit"), ".2f"):>6} '
         f'{fmt(last.get("policy_lag_median"), ".1f"):>5}')
+  for name, value in result.get('ratios', {}).items():
+    lines.append(f'  {name}: {value:.2f}')
   limit = result.get('box_limit', {})
   lines.append(f'  box limit: {limit.get("limit_fps_cpu_model")} frames/s '
                f'(CPU model), {limit.get("limit_fps_wall_x_cores")} (wall x '

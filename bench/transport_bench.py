@@ -4,7 +4,8 @@ The learner's side of the runtime (docs/impala.md §8): one TF server hosting
 the unroll queue and the published parameters. Here N producer processes
 (N = 1, 2, 4, 8) each loop as fast as they can: pull the parameters once,
 enqueue `unrolls_per_pull` synthetic Atari-sized unrolls (84x84x4 frames,
-T = 20: one host's round, docs/actor_hosts.md); the learner dequeues batches
+T = 20; about what an 8-stream host sends per pull, docs/actor_hosts.md);
+the learner dequeues batches
 and republishes its parameters after each, nothing else. Measured over a
 common window after a warm-up: unrolls/s, MB/s in (unrolls) and out
 (parameters), and the learner's CPU seconds per MB moved. The run lives in
