@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 # The README's test command: unit tests plus the end-to-end tests (real
 # processes, real ALE, a real TF cluster on localhost).
 test: $(STAMP)
-	$(PY) -m pytest -q -rs tests
+	$(PY) -m pytest -q -rs --durations=15 tests
 
 # Unit tests only (no end-to-end runs).
 test-fast: $(STAMP)
@@ -37,18 +37,33 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m pytest -q tests/test_layout.py
 
+# On a machine with a GPU: a short Pong run with the learner on the GPU, its
+# placement, update time and GPU memory per process (docs/devices.md).
+.PHONY: gpu-check
+gpu-check: $(STAMP)
+	$(PY) scripts/gpu_check.py
+
 # --- Training -----------------------------------------------------------------
-# One Atari game with local actor processes. PRESET=small (the default) is the
-# small-machine preset that learns Pong on 2 cores (README, "Pong on 2 cores");
-# PRESET=paper is Table G.1. FRAMES sets the budget and the LR decay, as in the
-# measured run: make train GAME=Breakout FRAMES=20000000 PRESET=paper TORSO=deep
+# `--flag=$(VAR)` only when VAR was given (command line or environment), so
+# the entry point's own default (e.g. the preset's torso) applies otherwise.
+given = $(if $(filter command line environment,$(origin $(1))),$(2)=$($(1)))
+
+# One Atari game with local actor processes. PRESET=replay (the default) is the
+# 2-core preset with the paper's replay that takes Pong to +18 within 10M frames
+# (README, "Pong on 2 cores"; docs/impala.md §4.5); PRESET=small is it without
+# replay; PRESET=paper is Table G.1, deep torso included. TORSO=shallow|deep
+# chooses the network over the preset's (small, replay: shallow; paper: deep);
+# the run's second log line names it. FRAMES sets the budget and the LR decay
+# (default: the preset's, replay 10M, small and paper 200M):
+#   make train GAME=Breakout FRAMES=20000000 PRESET=paper TORSO=shallow
 GAME ?= Pong
-FRAMES ?= 40000000
-PRESET ?= small
-TORSO ?= shallow
+FRAMES ?=
+PRESET ?= replay
+TORSO ?=
 train: $(STAMP)
 	$(PY) -m scalable_agent_tf2.experiment --env=atari --level_name=$(GAME) \
-	  --preset=$(PRESET) --torso=$(TORSO) --total_environment_frames=$(FRAMES) \
+	  --preset=$(PRESET) $(call given,TORSO,--torso) \
+	  $(call given,FRAMES,--total_environment_frames) \
 	  --logdir=$(LOGDIR)/atari/$(GAME) $(EXTRA)
 
 # Atari-57 experts, one logdir per game under ATARI_ROOT, resumable (a rerun
@@ -98,30 +113,41 @@ PBT_ROOT ?= $(LOGDIR)/pbt/$(GAME)
 train-pbt: $(STAMP)
 	$(PY) -m scalable_agent_tf2.pbt train --root=$(PBT_ROOT) \
 	  --population=$(POPULATION) --env=atari --level_name=$(GAME) \
-	  --total_environment_frames=$(FRAMES) --parallel=$(PARALLEL) \
-	  --extra="--preset=$(PRESET) --torso=$(TORSO) $(EXTRA)"
+	  --total_environment_frames=$(or $(FRAMES),40000000) --parallel=$(PARALLEL) \
+	  --extra="--preset=$(PRESET) $(call given,TORSO,--torso) $(EXTRA)"
 
 plot-pbt: $(STAMP)
 	$(PY) -m scalable_agent_tf2.pbt plot --root=$(PBT_ROOT)
 
 # --- Table 2 runs (docs/replay.md) -------------------------------------------------
 # Every correction without and with replay, on each level, for SETTINGS
-# hyperparameter settings sampled from Table D.1 (fixed seeds), into
-# ROOT/<correction>[_replay]/<level>/setting_<k>/; resumable, finished runs are
-# skipped. LEVELS defaults to the five Table 2 DMLab tasks; Atari games work
-# too (e.g. LEVELS=Pong TABLE2_SWEEP=none: the preset's hyperparameters).
+# hyperparameter settings sampled from Table D.1 (fixed seeds, the same in
+# every cell), into ROOT/<correction>[_replay]/<level>/setting_<k>/; resumable,
+# finished runs are skipped. Unset, everything is the paper's protocol: the
+# five Table 2 DMLab tasks, 24 settings, 1e9 frames, shallow torso, 48 actors,
+# batch 32 (960 runs). DRY_RUN=1 prints the grid. Smaller grids: SETTINGS,
+# FRAMES, LEVELS (Atari games too, e.g. LEVELS=Pong TABLE2_SWEEP=none for the
+# preset's hyperparameters), TORSO, ACTORS, ENVS_PER_ACTOR, BATCH_SIZE.
 # Then: make table2 ROOT=... (or table2-render for any levels).
 .PHONY: train-table2 table2-render
 LEVELS ?=
-SETTINGS ?= 1
+SETTINGS ?=
+ACTORS ?=
+ENVS_PER_ACTOR ?=
+BATCH_SIZE ?=
+DRY_RUN ?=
 TABLE2_SWEEP ?= table_d1
 TABLE2_REPLAY_CAPACITY ?= 10000
 TABLE2_ROOT = $(or $(ROOT),$(LOGDIR)/table2)
 train-table2: $(STAMP)
 	$(PY) -m scalable_agent_tf2.table2_runner train --root=$(TABLE2_ROOT) \
-	  --levels="$(LEVELS)" --settings=$(SETTINGS) --frames=$(FRAMES) \
+	  --levels="$(LEVELS)" $(call given,SETTINGS,--settings) \
+	  $(call given,FRAMES,--frames) $(call given,TORSO,--torso) \
+	  $(call given,ACTORS,--num_actors) \
+	  $(call given,ENVS_PER_ACTOR,--envs_per_actor) \
+	  $(call given,BATCH_SIZE,--batch_size) \
 	  --sweep=$(TABLE2_SWEEP) --replay_capacity=$(TABLE2_REPLAY_CAPACITY) \
-	  --parallel=$(PARALLEL) --extra="$(EXTRA)"
+	  --parallel=$(PARALLEL) --extra="$(EXTRA)" $(if $(DRY_RUN),--dry_run)
 
 table2-render: $(STAMP)
 	$(PY) -m scalable_agent_tf2.table2_runner render --root=$(TABLE2_ROOT) \

@@ -342,6 +342,12 @@ class AtariEnvironment(Environment):
         done=episode_done or life_lost,
         observation=(frame, b''))
 
+  def rgb_frame(self) -> np.ndarray:
+    """The emulator's screen, uint8 [210, 160, 3] (after a game's last
+    step: the next game's first screen)."""
+    self._check_open()
+    return self._ale.getScreenRGB()
+
   def close(self) -> None:
     if not self._closed:
       self._closed = True

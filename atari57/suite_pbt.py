@@ -6,8 +6,9 @@ learning rate and RMSProp's epsilon (Appendix F, docs/impala.md §4.3). Here:
 M members under <root>/multitask_pbt/ (`member_<i>/`), each the multi-task
 run of the driver (--level_name=atari57, frames_per_game x 57 frames, the
 --torso and --extra of the driver) with its own Table D.1 draw; the fitness
-is the mean human-normalised training score over the 57 games (uncapped,
-docs/impala.md §6.2). --pbt_<option>=... tokens in --extra set the
+is Table G.1's: the mean over the 57 games of each game's human-normalised
+training score capped at 100, so a game far above human cannot outweigh the
+rest (docs/impala.md §4.3). --pbt_<option>=... tokens in --extra set the
 population driver's options (docs/pbt.md).
 """
 
@@ -17,9 +18,12 @@ import shlex
 from atari57 import suite_commands as commands
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2.pbt import driver
+from scalable_agent_tf2.pbt import fitness
 from scalable_agent_tf2.pbt import population
 
 PBT_DIR = 'multitask_pbt'
+# Table G.1's fitness: mean capped human-normalised score.
+FITNESS_CAP = fitness.HUMAN_CAP
 
 
 def population_root(root: str) -> str:
@@ -41,7 +45,8 @@ def train(args) -> int:
       level_name=commands.MULTITASK_LEVEL,
       total_environment_frames=commands.multitask_budget(
           args.frames_per_game),
-      extra=args.extra, parallel=args.parallel, dry_run=args.dry_run,
+      extra=args.extra, parallel=args.parallel, fitness_cap=FITNESS_CAP,
+      dry_run=args.dry_run,
       echo=not args.quiet))
   extra = commands.parse_extra(spec.extra)
   if commands.extra_flag_value(extra, 'torso') is None:

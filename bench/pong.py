@@ -63,7 +63,8 @@ FPS_WARMUP_FRACTION = run_dir.DEFAULT_WARMUP_FRACTION
 # The Atari presets (atari57/plugin.py): `paper` is Table G.1, `small` the
 # small-machine preset of `make train`; --extra flags come after and win.
 DEFAULT_OUT_DIRS = {'paper': 'bench/results/pong',
-                    'small': 'bench/results/pong_small'}
+                    'small': 'bench/results/pong_small',
+                    'replay': 'bench/results/pong_replay/replay'}
 
 # Set by this command's own options, never through --extra.
 _RESERVED = {'total_environment_frames': 'use --schedule_frames',

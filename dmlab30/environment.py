@@ -228,12 +228,17 @@ class DmLabEnvironment(Environment):
       raise RuntimeError(
           'DeepMind Lab returned a %s %s frame, expected uint8 %s.'
           % (frame.dtype, frame.shape, self.frame_shape))
+    self._rgb = frame  # Test-mode videos (rgb_frame).
     instruction = observations['INSTR']
     if isinstance(instruction, np.ndarray):
       instruction = instruction.item()
     if isinstance(instruction, str):
       instruction = instruction.encode('utf-8')
     return frame, bytes(instruction)
+
+  def rgb_frame(self):
+    """The last RGB_INTERLEAVED observation, uint8 [height, width, 3]."""
+    return getattr(self, '_rgb', None)
 
   def initial(self) -> StepOutput:
     """Starts a new episode; see `Environment.initial`."""

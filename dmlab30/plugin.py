@@ -26,7 +26,9 @@ PAPER_DEFAULTS: Dict[str, Any] = dict(
     baseline_cost=0.5, discounting=0.99, reward_clipping='abs_one',
     learning_rate=0.00048, decay=0.99, momentum=0.0, epsilon=0.1,
     grad_norm_clip=0.0, torso='deep', use_lstm=True, use_instruction=True,
-    envs_per_actor=1)
+    envs_per_actor=1,
+    # No replay (the paper's Table 2 replay runs: 10000 unrolls, half).
+    replay_capacity=0, replay_proportion=0.5)
 
 MULTI_TASK_LEVEL = 'dmlab30'
 

@@ -16,10 +16,11 @@ from dmlab30 import suite_checks
 from dmlab30 import suite_flags
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2.pbt import driver
+from scalable_agent_tf2.pbt import fitness
 from scalable_agent_tf2.pbt import population
 
 # The capped score of docs/impala.md §5.5.
-FITNESS_CAP = 100.0
+FITNESS_CAP = fitness.HUMAN_CAP
 
 
 def train(args, say) -> int:

@@ -19,13 +19,14 @@ import os
 import shlex
 import sys
 import typing
-from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
-                    Union)
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from scalable_agent_tf2 import config_fields
 from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2 import suites
 
 MODES = ('train', 'test')
+TEST_POLICIES = ('sample', 'greedy')
 JOB_NAMES = ('', 'learner', 'actor')
 TORSOS = ('shallow', 'deep')
 CORRECTIONS = ('vtrace', '1step', 'epsilon', 'none')
@@ -34,19 +35,9 @@ REWARD_CLIPPING = ('abs_one', 'soft_asymmetric', 'none')
 EXPERIMENT_MODULE = 'scalable_agent_tf2.experiment'
 
 
-class ConfigError(ValueError):
-  """A flag value or combination that cannot run."""
-
-
-def _field(default, help_text: str,
-           enum: Union[Sequence[str], Callable[[], Sequence[str]],
-                       None] = None):
-  """A Config field with its flag help and, for an enum flag, its values (or
-  a function returning them, when they come from the suite registry)."""
-  metadata = {'help': help_text}
-  if enum is not None:
-    metadata['enum'] = enum
-  return dataclasses.field(default=default, metadata=metadata)
+ConfigError = config_fields.ConfigError
+field_choices = config_fields.field_choices
+_field = config_fields.make_field
 
 
 @dataclasses.dataclass
@@ -59,17 +50,20 @@ class Config:
                      enum=MODES)
   test_num_episodes: int = _field(
       10, 'Episodes per level in test mode (paper: 200 Atari, 500 DMLab-30).')
+  test_video: int = _field(
+      0, 'Test mode: write the first N episodes of each level as MP4 files '
+      'under <logdir>/videos/, from the full-colour screen.')
+  test_policy: str = _field(
+      'sample', 'Test-mode actions: sample (the paper\'s, as in training) or '
+      'greedy (the most probable action).', enum=TEST_POLICIES)
   env: str = _field('atari', 'Environment suite.', enum=suites.names)
   level_name: Optional[str] = _field(
       None, 'Atari game (e.g. Pong) or DMLab level; the suite\'s multi-task '
       'level (atari57 / dmlab30) trains on all its levels.')
   preset: Optional[str] = _field(
-      None, 'Defaults for the hyperparameters not given as flags: paper (the '
-      'paper\'s table for --env) or, for Atari, small (shallow torso, batch '
-      '4, 8 envs per actor, RMSProp epsilon 1e-5: the fastest Pong learner at '
-      '10M frames of the 2-core search, though not +18 by then; '
-      'docs/impala.md §4.4).',
-      enum=suites.preset_names)
+      None, 'Defaults for the flags not given: paper (the paper\'s table '
+      'for --env) or, for Atari, small (the 2-core preset, docs/impala.md '
+      '§4.4).', enum=suites.preset_names)
   # Process topology.
   job_name: str = _field('', 'Empty: run everything on this machine. '
                          'learner|actor: one process of a cluster.',
@@ -144,22 +138,29 @@ class Config:
   learner_device: str = _field(
       'auto', 'Where the train step runs (auto: GPU when visible).',
       enum=('auto', 'cpu', 'gpu'))
+  gpu_memory_growth: bool = _field(
+      True, 'The learner takes GPU memory as it needs it instead of all at '
+      'start-up (docs/devices.md).')
+  actor_gpus: str = _field(
+      '', 'GPUs actor and test processes may use: empty (none, so they leave '
+      'the learner\'s GPU memory alone), all, or indices such as 0,1.')
   vtrace_device: str = _field('cpu', 'Where V-trace runs (the paper: CPU).',
                               enum=('cpu', 'learner'))
   num_learners: int = _field(
-      1, 'Synchronous learner replicas on the learner host (paper §3.1): '
-      'each update gives every replica batch_size / N unrolls and sums their '
-      'gradients. On N GPUs when TensorFlow sees them, else on N logical CPU '
-      'devices. Must divide --batch_size.')
+      1, 'Synchronous learner replicas on the learner host (paper §3.1), '
+      'each on batch_size / N unrolls, gradients summed; on N GPUs when '
+      'visible, else N logical CPUs (docs/multiple_learners.md).')
+  batch_size_per_learner: int = _field(
+      0, 'Unrolls per learner replica; sets --batch_size to N x this.')
   max_policy_lag: int = _field(
       0, 'Drop fresh unrolls more than this many updates old, dequeuing '
       'others to fill the batch; 0 = off (the paper has no limit).')
   # Experience replay (paper §5.2.2; scalable_agent_tf2/replay.py).
-  replay_capacity: int = _field(
-      0, 'Unrolls the learner\'s replay buffer holds (FIFO); 0 = no replay. '
-      'The paper\'s Table 2 replay runs: 10000.')
-  replay_proportion: float = _field(
-      0.5, 'With replay: the fraction of each batch sampled uniformly from '
+  replay_capacity: Optional[int] = _field(
+      None, 'Unrolls the learner\'s replay buffer holds (FIFO); 0 = no '
+      'replay. The paper\'s Table 2 replay runs: 10000.')
+  replay_proportion: Optional[float] = _field(
+      None, 'With replay: the fraction of each batch sampled uniformly from '
       'the buffer (batch_size * proportion must be a whole number); the rest '
       'is fresh from the queue and alone counts as new frames.')
   # Actor hosts (runtime/actor_host.py, docs/actor_hosts.md).
@@ -232,6 +233,8 @@ class Config:
     defaults = dict(suite.defaults(self.level_name or None, preset))
     defaults.setdefault('num_actors', _default_num_actors())
     values = dataclasses.asdict(self)
+    if self.batch_size_per_learner > 0 and self.batch_size is None:
+      values['batch_size'] = self.num_learners * self.batch_size_per_learner
     for key, value in defaults.items():
       if values.get(key) is None:
         values[key] = value
@@ -274,12 +277,6 @@ def field_type(name: str) -> type:
       args = [a for a in typing.get_args(field.type) if a is not type(None)]
       return args[0] if args else field.type
   raise ConfigError(f'Config has no field {name!r}.')
-
-
-def field_choices(field: dataclasses.Field) -> Optional[tuple]:
-  """The valid values of an enum field (None for a free-valued one)."""
-  enum = field.metadata.get('enum')
-  return tuple(enum() if callable(enum) else enum) if enum is not None else None
 
 
 def _default_num_actors() -> int:

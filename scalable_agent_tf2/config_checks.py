@@ -8,9 +8,10 @@ run, so a run never starts with a silent misconfiguration.
 import dataclasses
 from typing import Any, Dict
 
-from scalable_agent_tf2.config import ConfigError
-from scalable_agent_tf2.config import field_choices
 from scalable_agent_tf2 import suites
+from scalable_agent_tf2.config_fields import ConfigError
+from scalable_agent_tf2.config_fields import field_choices
+from scalable_agent_tf2.runtime import devices
 
 
 def _check(condition: bool, message: str) -> None:
@@ -37,6 +38,7 @@ def _check_counts(c) -> None:
                'test_num_episodes', 'width', 'height'):
     _check(getattr(c, name) >= 1, f'--{name} must be >= 1.')
   _check(c.task >= 0, '--task must be >= 0.')
+  _check(c.test_video >= 0, '--test_video must be >= 0 (0 = no video).')
   _check(0 <= c.stop_at_frames <= c.total_environment_frames,
          '--stop_at_frames must be in [0, --total_environment_frames] (0 = '
          'at --total_environment_frames; past it the learning rate is 0).')
@@ -72,6 +74,17 @@ def _check_runtime(c) -> None:
   _check(c.max_learner_restarts >= 0, '--max_learner_restarts must be >= 0.')
   _check(c.actor_stall_secs >= 0, '--actor_stall_secs must be >= 0 (0 = off).')
   _check(c.num_learners >= 1, '--num_learners must be >= 1.')
+  try:
+    devices.parse_actor_gpus(c.actor_gpus)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  _check(c.batch_size_per_learner >= 0, '--batch_size_per_learner must be '
+         '>= 0.')
+  _check(c.batch_size_per_learner == 0 or
+         c.batch_size == c.num_learners * c.batch_size_per_learner,
+         f'--batch_size={c.batch_size} contradicts --num_learners='
+         f'{c.num_learners} x --batch_size_per_learner='
+         f'{c.batch_size_per_learner}; give one of the two batch flags.')
   _check(c.batch_size % c.num_learners == 0,
          f'--num_learners={c.num_learners} must divide --batch_size='
          f'{c.batch_size}: every learner replica trains on an equal share '

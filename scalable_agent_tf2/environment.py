@@ -10,7 +10,7 @@ continuous across episodes.
 
 import abc
 import time
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -51,6 +51,11 @@ class Environment(abc.ABC):
 
   def close(self) -> None:
     """Releases the emulator/engine. Safe to call twice."""
+
+  def rgb_frame(self) -> Optional[np.ndarray]:
+    """The current screen in full colour before any preprocessing, uint8
+    [H, W, 3] (test-mode videos), or None if this environment has none."""
+    return None
 
 
 class EpisodeTracker:
@@ -114,6 +119,9 @@ class SlowRestarts(Environment):
 
   def close(self) -> None:
     self._env.close()
+
+  def rgb_frame(self) -> Optional[np.ndarray]:
+    return self._env.rgb_frame()
 
 
 def with_slow_restarts(env: Environment, config, seed: int) -> Environment:

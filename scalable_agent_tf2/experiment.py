@@ -40,6 +40,7 @@ from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import config_checks
 from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2 import suites
+from scalable_agent_tf2.runtime import tf_config
 
 FLAGS = flags.FLAGS
 
@@ -104,15 +105,28 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
 define_flags()
 
 
-def config_from_flags() -> config_lib.Config:
-  values = {f.name: FLAGS[f.name].value
+def config_from_flags(flag_values: flags.FlagValues = FLAGS,
+                      environ=os.environ) -> config_lib.Config:
+  """The resolved, validated Config of parsed `flag_values`.
+
+  Raises:
+    config_lib.ConfigError: bad flags or a bad TF_CONFIG in `environ`.
+  """
+  given = lambda name: flag_values[name].present
+  values = {f.name: flag_values[f.name].value
             for f in dataclasses.fields(config_lib.Config)}
+  if environ.get(tf_config.ENV_VAR):
+    # The role from TF_CONFIG (runtime/tf_config.py); given flags win.
+    for name, value in tf_config.flag_values(
+        environ[tf_config.ENV_VAR]).items():
+      if not given(name):
+        values[name] = value
   if values['mode'] == 'test':
     # Test the network that was trained: settings that shape the network
     # come from the run's config.json unless given on the command line.
     saved = run_dir.read_config(values['logdir'])
     for name in config_checks.IDENTITY_FIELDS:
-      if name in saved and not FLAGS[name].present:
+      if name in saved and not given(name):
         values[name] = saved[name]
   return config_lib.Config(**values).resolve().validate()
 
@@ -146,13 +160,33 @@ def main(argv):
                config.env, config.level_name, config.num_actors,
                config.envs_per_actor, config.logdir)
   logging.info(
-      'Preset %s: torso %s, batch %d x unroll %d, lr %g, RMSProp epsilon %g, '
-      'entropy cost %g, %d frames.%s', config.preset, config.torso,
-      config.batch_size, config.unroll_length, config.learning_rate,
+      'Preset %s: torso %s%s, batch %d x unroll %d, lr %g, RMSProp epsilon '
+      '%g, entropy cost %g, %d frames.%s', config.preset, config.torso,
+      _torso_origin(config), config.batch_size, config.unroll_length, config.learning_rate,
       config.epsilon, config.entropy_cost, config.total_environment_frames,
       ' (The small-machine preset; --preset=paper for Table G.1.)'
       if config.preset == 'small' else '')
   sys.exit(launcher.run(config))
+
+
+def _torso_origin(config) -> str:
+  """' (--torso; the preset's is X)' when a flag overrode the preset."""
+  preset_torso = suites.get(config.env).defaults(
+      config.level_name, config.preset).get('torso')
+  if preset_torso in (None, config.torso):
+    return ''
+  return f' (--torso; preset {config.preset} has {preset_torso})'
+
+
+def console_main() -> None:
+  """`impala-train` (pyproject.toml): the entry point, flags as for -m."""
+  app.run(main)
+
+
+def console_test_main() -> None:
+  """`impala-test`: the entry point with --mode=test (a later --mode wins)."""
+  sys.argv[1:1] = ['--mode=test']
+  app.run(main)
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ without starting TensorFlow. What a learner writes into its logdir:
                        "episode_step"}
   test_results.json   --mode=test: {"env", "frames", "test_num_episodes",
                       "level_returns": {level: [return, ...]}}
+  videos/             --mode=test --test_video=N: <level>_episode_<i>.mp4
   logs/actor_<i>.log  each local actor process's output
 
 Every other module names these files through this one.
@@ -26,8 +27,11 @@ import statistics
 import uuid
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from scalable_agent_tf2 import config_fields
+
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
+VIDEOS_DIR = 'videos'
 PROGRESS_FILE = 'progress.jsonl'
 EPISODES_FILE = 'episodes.jsonl'
 TEST_RESULTS_FILE = 'test_results.json'
@@ -52,6 +56,11 @@ def episodes_path(logdir: str) -> str:
 
 def test_results_path(logdir: str) -> str:
   return os.path.join(logdir, TEST_RESULTS_FILE)
+
+
+def video_path(logdir: str, level: str, episode: int) -> str:
+  """Test-mode video `episode` (from 0) of `level` (scalable_agent_tf2/videos.py)."""
+  return os.path.join(logdir, VIDEOS_DIR, f'{level}_episode_{episode}.mp4')
 
 
 def logs_dir(logdir: str) -> str:
@@ -129,10 +138,9 @@ def read_config(logdir: str) -> Dict[str, Any]:
   try:
     return read_json_if_exists(config_path(logdir)) or {}
   except ValueError as e:
-    # Lazy: config imports this module. Entry points print a ConfigError as
-    # one line, so a truncated config.json never ends in a traceback.
-    from scalable_agent_tf2 import config  # pylint: disable=g-import-not-at-top
-    raise config.ConfigError(str(e)) from None
+    # Entry points print a ConfigError as one line, so a truncated
+    # config.json never ends in a traceback.
+    raise config_fields.ConfigError(str(e)) from None
 
 
 def read_progress(logdir: str) -> List[Dict[str, Any]]:

@@ -17,6 +17,8 @@ import importlib
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Protocol,
                     Sequence, Tuple, runtime_checkable)
 
+from scalable_agent_tf2.config_fields import ConfigError
+
 # --env value -> module defining `SUITE`.
 REGISTRY: Dict[str, str] = {
     'atari': 'atari57.plugin',
@@ -113,7 +115,6 @@ def get(env: str) -> Suite:
     config.ConfigError: `env` is not registered (the message lists the
       registered names), or its module has no valid `SUITE`.
   """
-  from scalable_agent_tf2.config import ConfigError  # pylint: disable=g-import-not-at-top
   if env not in REGISTRY:
     raise ConfigError(f'--env must be one of {names()}, got {env!r}.')
   module = importlib.import_module(REGISTRY[env])

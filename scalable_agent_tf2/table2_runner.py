@@ -15,14 +15,17 @@ resumes from its checkpoint. Setting k is the same for every level and
 correction: with `--sweep=table_d1` its entropy cost, learning rate and RMSProp
 epsilon are drawn from Table D.1's ranges (docs/impala.md §4) by a generator
 seeded with (SWEEP_SEED, k); with `--sweep=none` the suite's preset values are
-used. Setting k also trains with --seed=k+1. `render` writes the table with
-one column pair per level found (Atari levels too). Suite-agnostic: the
-suite of the levels is found through the suite registry.
+used. Setting k also trains with --seed=k+1. The defaults are the paper's
+protocol (§5.2, docs/replay.md): 24 settings of 1e9 frames, shallow torso,
+48 actors of one environment, batch 32, 4 corrections x {no replay, replay}
+x the 5 tasks (960 runs); `--dry_run` prints the grid. `render` writes the
+table (one column pair per level found, Atari levels too) and marks every
+cell short of that protocol. Suite-agnostic: the suite of the levels is
+found through the suite registry.
 """
 
 import argparse
 import contextlib
-import json
 import os
 import shlex
 import sys
@@ -55,7 +58,8 @@ EXIT_FAILED = 1
 # Chosen by the runner; in --extra they would contradict it.
 RESERVED = ('env', 'level_name', 'logdir', 'total_environment_frames',
             'correction', 'seed', 'mode', 'job_name', 'replay_capacity',
-            'replay_proportion')
+            'replay_proportion', 'torso', 'num_actors', 'envs_per_actor',
+            'batch_size')
 
 
 class Run(NamedTuple):
@@ -128,7 +132,10 @@ def train_command(args, run: Run) -> List[str]:
   values = dict(env=args.env, level_name=run.level, logdir=run.logdir,
                 total_environment_frames=args.frames,
                 correction=run.correction, seed=run.setting + 1,
-                replay_capacity=args.replay_capacity if run.replay else 0)
+                replay_capacity=args.replay_capacity if run.replay else 0,
+                torso=args.torso, num_actors=args.num_actors,
+                envs_per_actor=args.envs_per_actor,
+                batch_size=args.batch_size)
   if run.replay:
     values['replay_proportion'] = args.replay_proportion
   values.update(sample_setting(run.setting, args.sweep))
@@ -215,6 +222,20 @@ def _summary(args, runs, codes) -> int:
   return 0
 
 
+def _log_protocol(args) -> None:
+  """Says where the grid departs from the paper's Table 2 protocol."""
+  paper = dict(
+      settings=published.TABLE2_SETTINGS, frames=published.TABLE2_FRAMES,
+      torso=published.TABLE2_TORSO, num_actors=published.TABLE2_ACTORS,
+      envs_per_actor=1, batch_size=published.TABLE2_BATCH_SIZE,
+      levels=list(DEFAULT_LEVELS), corrections=list(CORRECTIONS),
+      replay_modes=(False, True), sweep='table_d1')
+  differ = [f'{name} {getattr(args, name)!r} (paper: {value!r})'
+            for name, value in paper.items() if getattr(args, name) != value]
+  _log('Not the paper\'s protocol: %s.' % '; '.join(differ) if differ else
+       'The paper\'s protocol (§5.2): 24 Table D.1 settings per cell.')
+
+
 def train(args) -> int:
   runs = plan(args)
   lock = (contextlib.nullcontext() if args.dry_run else
@@ -224,12 +245,15 @@ def train(args) -> int:
       _record_settings(args)
     frames = {run.name: checkpoint_frames(run.logdir) for run in runs}
     _log('Root %s: %d run(s) (%d setting(s) x %d level(s) x %d '
-         'correction(s) x %s), %d frames each, env %s, sweep %s.' % (
+         'correction(s) x %s), %d frames each, env %s, sweep %s; %s torso, '
+         '%d actors x %d env(s), batch %d.' % (
              args.root, len(runs), args.settings, len(args.levels),
              len(args.corrections),
              '/'.join('replay' if r else 'no replay'
                       for r in args.replay_modes), args.frames, args.env,
-             args.sweep))
+             args.sweep, args.torso, args.num_actors, args.envs_per_actor,
+             args.batch_size))
+    _log_protocol(args)
     todo = _jobs(args, runs, frames)
     if args.dry_run:
       return 0
@@ -286,10 +310,24 @@ def _parser() -> argparse.ArgumentParser:
                  'default the five Table 2 DMLab tasks.')
   p.add_argument('--env', default='', help='Suite (default: the first in '
                  'the registry that accepts every level).')
-  p.add_argument('--settings', type=_positive, default=1,
-                 help='Hyperparameter settings per cell.')
-  p.add_argument('--frames', type=_positive, required=True,
-                 help='Environment frames per run (fresh frames with replay).')
+  p.add_argument('--settings', type=_positive,
+                 default=published.TABLE2_SETTINGS,
+                 help='Hyperparameter settings per cell (paper: 24).')
+  p.add_argument('--frames', type=_positive, default=published.TABLE2_FRAMES,
+                 help='Environment frames per run (fresh frames with replay; '
+                 'paper: 1e9).')
+  p.add_argument('--torso', choices=config_lib.TORSOS,
+                 default=published.TABLE2_TORSO,
+                 help='Network of every run (paper: shallow, §5.2).')
+  p.add_argument('--num_actors', type=_positive,
+                 default=published.TABLE2_ACTORS,
+                 help='Actors of every run (paper: 48); the policy lag that '
+                 'Table 2 studies grows with them.')
+  p.add_argument('--envs_per_actor', type=_positive, default=1,
+                 help='Environments per actor (paper: 1).')
+  p.add_argument('--batch_size', type=_positive,
+                 default=published.TABLE2_BATCH_SIZE,
+                 help='Learner batch of every run (paper: 32).')
   p.add_argument('--sweep', choices=SWEEPS, default='table_d1')
   p.add_argument('--corrections', default=' '.join(CORRECTIONS))
   p.add_argument('--replay', choices=('both', 'off', 'on'), default='both')

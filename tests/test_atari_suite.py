@@ -20,7 +20,11 @@ import pytest
 import atari57
 from atari57 import suite
 from atari57 import suite_commands
+from atari57 import suite_pbt
 from atari57 import suite_state
+from atari57 import games
+from scalable_agent_tf2 import config as config_lib
+from scalable_agent_tf2.pbt import fitness
 from scalable_agent_tf2 import run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -138,6 +142,20 @@ def test_multitask_train_command_and_budget(tmp_path, capsys):
   assert expected in out
 
 
+def test_multitask_pbt_fitness_is_table_g1s_capped_mean(tmp_path, capsys):
+  # A game at 500% of human counts as 100%: with every other game at its
+  # random score (0%), the fitness is 100 / 57, not 500 / 57.
+  config = config_lib.Config(env='atari', level_name='atari57')
+  returns = {game: games.RANDOM_SCORES[game] for game in games.GAMES}
+  human, rnd = games.HUMAN_SCORES['Pong'], games.RANDOM_SCORES['Pong']
+  returns['Pong'] = rnd + 5.0 * (human - rnd)
+  assert fitness.fitness(config, returns, suite_pbt.FITNESS_CAP) == \
+      pytest.approx(100.0 / 57)
+  assert suite.main(['train', '--root', str(tmp_path), '--multitask=1',
+                     '--pbt=2', '--frames_per_game=1000', '--dry_run']) == 0
+  assert 'each level capped at 100' in capsys.readouterr().out
+
+
 def test_multitask_with_a_game_subset_is_refused(tmp_path, capsys):
   for command in ('train', 'eval'):
     assert suite.main([command, '--root', str(tmp_path), '--multitask=1',
@@ -199,8 +217,9 @@ def test_checkpoint_dir_matches_the_runtime(tmp_path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from scalable_agent_tf2.runtime import checkpoints  # pylint: disable=g-import-not-at-top
   manager = checkpoints.make_manager(tf.train.Checkpoint(), str(tmp_path))
-  assert manager.directory == run_dir.checkpoint_dir(str(tmp_path))
-  assert run_dir.TEST_RESULTS_FILE == 'test_results.json'
+  # The layout users and the drivers rely on: <logdir>/checkpoints/.
+  assert manager.directory == os.path.join(str(tmp_path), 'checkpoints')
+  assert run_dir.checkpoint_dir(str(tmp_path)) == manager.directory
 
 
 def test_run_without_checkpoint_is_new(tmp_path):
@@ -560,3 +579,14 @@ def test_suite_trains_skips_resumes_and_evaluates_two_games(tmp_path):
   missing_rows = [line for line in lines if line.startswith('| ') and
                   'n/a (missing) | n/a (missing)' in line]
   assert len(missing_rows) == 55, markdown
+
+
+def test_the_multitask_make_targets_train_the_deep_torso():
+  # The paper's multi-task Atari agents (Table 4) are deep; `make train`'s
+  # TORSO does not leak into them.
+  for variables in (['MULTITASK=1'], ['MULTITASK=1', 'PBT=4'],
+                    ['MULTITASK=1', 'TORSO=shallow']):
+    out = subprocess.run(['make', '-n', 'train-atari57', *variables],
+                         cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    assert '--torso=deep' in out, out

@@ -29,76 +29,8 @@ from bench import run as bench_run
 from bench import throughput
 from bench import training_run
 from bench import torso_health
-from scalable_agent_tf2 import config as config_lib
-from scalable_agent_tf2 import run_dir
 
 from runtime_helpers import resolved_config
-
-
-def _progress(times_fps_frames):
-  return [dict(time=t, fps=fps, frames=frames)
-          for t, fps, frames in times_fps_frames]
-
-
-# --- Steady state -------------------------------------------------------------
-
-
-class TestSteadyState:
-
-  def test_drops_lines_after_stop_and_the_warmup_fraction(self):
-    records = _progress([(float(t), 1000.0 + t, 100 * t)
-                         for t in range(10)])
-    # 8 lines before the stop (t < 8); the first 25% of them (2) are start-up.
-    window = run_dir.steady_state_window(records, stop_time=8.0,
-                                            warmup_fraction=0.25)
-    assert [r['time'] for r in window] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
-
-  def test_line_written_at_the_stop_is_excluded(self):
-    # The learner's forced final line comes after the SIGTERM.
-    records = _progress([(1.0, 10.0, 0), (2.0, 20.0, 0), (3.0, 0.0, 0)])
-    window = run_dir.steady_state_window(records, stop_time=3.0,
-                                            warmup_fraction=0.0)
-    assert [r['fps'] for r in window] == [10.0, 20.0]
-
-  def test_no_stop_time_keeps_every_line(self):
-    records = _progress([(1.0, 10.0, 0), (2.0, 20.0, 0)])
-    assert len(run_dir.steady_state_window(records, None, 0.0)) == 2
-
-  def test_stats_median_and_window_rate(self):
-    # Start-up line (queue backlog drained fast), then a steady 3000 frames/s
-    # with one slow interval, then the final partial line after the stop.
-    records = _progress([
-        (10.0, 9000.0, 9000), (12.0, 3000.0, 15000), (14.0, 3000.0, 21000),
-        (16.0, 1000.0, 23000), (18.0, 3000.0, 29000), (19.0, 0.0, 29000)])
-    stats = run_dir.steady_state_stats(records, stop_time=18.5,
-                                          warmup_fraction=0.2)
-    assert stats['total_lines'] == 5
-    assert stats['window_lines'] == 4
-    assert stats['fps_median'] == 3000.0
-    assert stats['window_secs'] == pytest.approx(6.0)
-    assert stats['fps_window_mean'] == pytest.approx((29000 - 15000) / 6.0)
-
-  def test_stats_of_a_run_without_steady_lines(self):
-    stats = run_dir.steady_state_stats([], stop_time=5.0)
-    assert stats['fps_median'] is None
-    assert stats['fps_window_mean'] is None
-    assert stats['window_lines'] == 0
-
-  def test_single_line_window_has_median_but_no_rate(self):
-    stats = run_dir.steady_state_stats(_progress([(1.0, 500.0, 10)]),
-                                          stop_time=None, warmup_fraction=0.0)
-    assert stats['fps_median'] == 500.0
-    assert stats['fps_window_mean'] is None
-
-  @pytest.mark.parametrize('fraction', [-0.1, 1.0, 1.5])
-  def test_rejects_bad_warmup_fraction(self, fraction):
-    with pytest.raises(ValueError, match='warmup_fraction'):
-      run_dir.steady_state_window(_progress([(1.0, 1.0, 1)]), None,
-                                     fraction)
-
-  def test_rejects_records_without_fps(self):
-    with pytest.raises(ValueError, match='"fps"'):
-      run_dir.steady_state_window([{'time': 1.0}], None, 0.0)
 
 
 # --- /proc parsing ------------------------------------------------------------
@@ -533,21 +465,6 @@ def test_rmsprop_step_norm_is_tf1s_next_step():
   assert clip_budget.layer_group('agent/policy_logits/w:0') == 'policy'
   assert clip_budget.layer_group('agent/baseline/b:0') == 'baseline'
   assert clip_budget.layer_group('agent/shallow_torso/conv_1/w:0') == 'torso'
-
-
-@pytest.mark.timeout(600)
-def test_clip_budget_measures_real_pong_batches():
-  from bench import clip_budget  # pylint: disable=g-import-not-at-top
-  result = clip_budget.run(None, batch_sizes=(2,), num_batches=1,
-                           warmup_unrolls=0)
-  entry = result['by_batch_size']['2']
-  parts = (entry['policy_gradient_norm'] + entry['baseline_norm'] +
-           entry['entropy_norm'])
-  assert 0 < entry['total_norm'] <= parts * (1 + 1e-6)  # Triangle inequality.
-  assert entry['clip_factor'] == clip_budget.clip_factor(entry['total_norm'],
-                                                         40.0)
-  for group in ('torso', 'policy', 'baseline'):
-    assert entry['steps'][group]['step_norm_eps_0.01'] > 0
 
 
 # --- Actor hosts, box limit, transport (bench/actor_hosts.py, ...) -------------

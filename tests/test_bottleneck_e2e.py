@@ -37,22 +37,17 @@ def _verdicts(logdir):
 
 
 @pytest.mark.timeout(900)
-def test_a_slow_train_step_makes_the_learner_the_bottleneck(tmp_path):
-  logdir = str(tmp_path / 'slow_learner')
-  result = _run_slowed(logdir, 'scalable_agent_tf2.learner:Learner.train_step:'
-                       '1.0', updates=12)
+@pytest.mark.parametrize('slow_stage, updates, verdict, line', [
+    ('scalable_agent_tf2.learner:Learner.train_step:1.0', 12, 'learner',
+     'bottleneck: learner (queue full'),
+    ('scalable_agent_tf2.runtime.actor:Actor.unroll:1.0', 8, 'acting',
+     'bottleneck: acting (learner waits'),
+], ids=['slow_train_step', 'slow_actors'])
+def test_the_slowed_side_is_named_the_bottleneck(tmp_path, slow_stage,
+                                                 updates, verdict, line):
+  logdir = str(tmp_path / 'run')
+  result = _run_slowed(logdir, slow_stage, updates)
   assert result.returncode == 0, result.stderr[-3000:]
   verdicts = _verdicts(logdir)
-  assert verdicts and verdicts.count('learner') > len(verdicts) / 2, verdicts
-  assert 'bottleneck: learner (queue full' in result.stderr
-
-
-@pytest.mark.timeout(900)
-def test_slow_actors_make_acting_the_bottleneck(tmp_path):
-  logdir = str(tmp_path / 'slow_actors')
-  result = _run_slowed(logdir, 'scalable_agent_tf2.runtime.actor:Actor.unroll:'
-                       '1.0', updates=8)
-  assert result.returncode == 0, result.stderr[-3000:]
-  verdicts = _verdicts(logdir)
-  assert verdicts and verdicts.count('acting') > len(verdicts) / 2, verdicts
-  assert 'bottleneck: acting (learner waits' in result.stderr
+  assert verdicts and verdicts.count(verdict) > len(verdicts) / 2, verdicts
+  assert line in result.stderr

@@ -44,6 +44,21 @@ def test_atari_default_is_the_small_machine_preset():
   assert resolved(env='atari', batch_size=16).batch_size == 16
 
 
+def test_the_replay_preset_is_small_plus_replay_and_a_10m_schedule():
+  # docs/impala.md §4.5: exactly these differ from `small`.
+  c = resolved(env='atari', preset='replay')
+  small = resolved(env='atari')
+  changed = {k: v for k, v in c.to_dict().items() if v != getattr(small, k)}
+  assert changed == dict(preset='replay', batch_size=8, replay_capacity=64,
+                         replay_proportion=0.75, grad_norm_clip=80.0,
+                         total_environment_frames=10_000_000)
+  assert (c.num_fresh_per_update, c.num_replayed_per_update) == (2, 6)
+  assert c.frames_per_update == 2 * 20 * 4
+  # Explicit flags win: --replay_capacity=0 turns replay off.
+  off = resolved(env='atari', preset='replay', replay_capacity=0)
+  assert off.replay_capacity == 0 and off.num_replayed_per_update == 0
+
+
 def test_dmlab_has_only_the_paper_preset():
   assert resolved(env='dmlab').preset == 'paper'
   with pytest.raises(ConfigError, match='Atari only'):
@@ -244,12 +259,14 @@ def test_every_field_is_a_flag_with_its_default_and_help():
 def test_help_states_the_preset_dependent_defaults():
   from scalable_agent_tf2 import experiment  # pylint: disable=g-import-not-at-top
   assert experiment.preset_default_help('envs_per_actor') == (
-      ' Default (--env/--preset): atari small 8, paper 4; dmlab 1.')
+      ' Default (--env/--preset): atari small 8, replay 8, paper 4; '
+      'dmlab 1.')
   assert experiment.preset_default_help('num_actors') == (
       ' Default (--env/--preset): dmlab30 150.')
   assert experiment.preset_default_help('preset') == (
       ' Default (--env): atari small; dmlab paper.')
   assert experiment.preset_default_help(
       'total_environment_frames') == (
-          ' Default (--env/--preset): atari 2e8; dmlab 1e9; dmlab30 1e10.')
+          ' Default (--env/--preset): atari small 2e8, replay 1e7, paper 2e8; '
+          'dmlab 1e9; dmlab30 1e10.')
   assert experiment.preset_default_help('seed') == ''

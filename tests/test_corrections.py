@@ -35,10 +35,6 @@ def _assert_same_targets(a, b, rtol=1e-6):
                              rtol=rtol, atol=rtol)
 
 
-def test_correction_names():
-  assert corrections.CORRECTIONS == ('vtrace', '1step', 'epsilon', 'none')
-
-
 def test_vtrace_equals_vtrace_from_logits():
   inputs = _inputs(0)
   for rho_bar, pg_rho_bar in [(1.0, 1.0), (2.0, 0.5), (None, None)]:

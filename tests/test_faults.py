@@ -30,12 +30,6 @@ def test_learner_restart_policy():
       [2.0, 4.0, 8.0, 30.0]
 
 
-def test_learner_process_uses_the_watchdog_exit_codes():
-  from scalable_agent_tf2.runtime import learner_process  # pylint: disable=g-import-not-at-top
-  assert learner_process.EXIT_NON_FINITE == watchdog.EXIT_NON_FINITE
-  assert learner_process.EXIT_REFUSED_CONFIG == watchdog.EXIT_REFUSED_CONFIG
-
-
 class _FakeChild:
   """poll() returns the scripted codes; start() counts."""
 
@@ -137,11 +131,6 @@ def test_actor_without_the_restarting_learner_is_restarted_uncounted(
   launcher._supervise([actor], learner)
   actor.child.codes = [unreachable]
   assert not launcher._supervise([actor], learner)
-
-
-def test_actor_exit_code_is_the_watchdogs():
-  from scalable_agent_tf2.runtime import actor  # pylint: disable=g-import-not-at-top
-  assert actor.EXIT_LEARNER_UNREACHABLE == watchdog.EXIT_LEARNER_UNREACHABLE
 
 
 # -- Stalled actors ------------------------------------------------------------

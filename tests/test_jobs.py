@@ -42,17 +42,29 @@ def test_run_jobs_logs_each_job_and_reports_every_exit_code(tmp_path, capsys):
 
 
 def test_an_interrupt_stops_the_running_job_and_starts_no_other(tmp_path):
-  sleeper = _python('import time; time.sleep(120)')
-  todo = [jobs.Job(name, sleeper, str(tmp_path / name / 'out.log'))
-          for name in ('a', 'b')]
+  sleeper = _python('''
+      import sys, time
+      open(sys.argv[1], 'w').close()
+      time.sleep(120)
+      ''')
+  todo = [jobs.Job(name, sleeper + [str(tmp_path / f'ready_{name}')],
+                   str(tmp_path / name / 'out.log')) for name in ('a', 'b')]
   exits = []
-  timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-  timer.start()
+
+  def interrupt_when_a_runs():  # Bounded wait, no fixed sleep.
+    deadline = time.monotonic() + 60
+    while (not (tmp_path / 'ready_a').exists()
+           and time.monotonic() < deadline):
+      time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGINT)
+
+  thread = threading.Thread(target=interrupt_when_a_runs)
+  thread.start()
   try:
     codes = jobs.run_jobs(todo, parallel=1, echo=False,
                           on_exit=lambda job, code, stop: exits.append(stop))
   finally:
-    timer.cancel()
+    thread.join(timeout=70)
   assert codes == {'a': -signal.SIGTERM, 'b': None,
                    jobs.SIGNAL_KEY: signal.SIGINT}
   assert jobs.interrupted_exit(codes) == 128 + signal.SIGINT
@@ -87,22 +99,30 @@ def test_a_second_signal_kills_a_job_that_ignores_the_first(tmp_path):
   assert codes == {'s': -signal.SIGKILL, jobs.SIGNAL_KEY: signal.SIGTERM}
 
 
-def test_at_most_parallel_jobs_run_at_once(tmp_path):
-  # Each job holds a file while it runs; it fails if it sees too many.
+def test_parallel_jobs_run_at_once_and_never_more(tmp_path):
+  # Each job holds a file while it runs and records the most files it saw
+  # over a second: never more than `parallel`, and `parallel` at some point
+  # (a serial runner would only ever see its own).
   code = '''
       import glob, os, sys, time
-      directory, name = sys.argv[1], sys.argv[2]
+      directory, seen, name = sys.argv[1], sys.argv[2], sys.argv[3]
       open(os.path.join(directory, name), 'w').close()
-      time.sleep(0.5)
-      running = len(glob.glob(os.path.join(directory, '*')))
+      most = 0
+      for _ in range(20):
+        most = max(most, len(glob.glob(os.path.join(directory, '*'))))
+        time.sleep(0.05)
       os.remove(os.path.join(directory, name))
-      sys.exit(0 if running <= 2 else 9)
+      open(os.path.join(seen, name), 'w').write(str(most))
       '''
   (tmp_path / 'now').mkdir()
-  todo = [jobs.Job(str(i), _python(code) + [str(tmp_path / 'now'), str(i)],
+  (tmp_path / 'seen').mkdir()
+  todo = [jobs.Job(str(i), _python(code) + [str(tmp_path / 'now'),
+                                            str(tmp_path / 'seen'), str(i)],
                    str(tmp_path / 'logs' / f'{i}.log')) for i in range(5)]
   codes = jobs.run_jobs(todo, parallel=2, echo=False, log=lambda _: None)
   assert codes == {str(i): 0 for i in range(5)}
+  seen = [int((tmp_path / 'seen' / str(i)).read_text()) for i in range(5)]
+  assert max(seen) == 2, seen
   with pytest.raises(ValueError, match='parallel'):
     jobs.run_jobs(todo, parallel=0)
 

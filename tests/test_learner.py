@@ -9,7 +9,7 @@ from scalable_agent_tf2 import networks
 from scalable_agent_tf2 import vtrace
 from scalable_agent_tf2.config import Config
 from scalable_agent_tf2.runtime import unrolls
-from scalable_agent_tf2.structures import ActorOutput, AgentOutput, StepOutput
+from scalable_agent_tf2.structures import AgentOutput, StepOutput
 from scalable_agent_tf2.structures import StepOutputInfo
 
 T, B, A = 5, 3, 4
@@ -159,12 +159,16 @@ def test_non_finite_loss_is_never_applied():
 
 
 def test_learner_device_prefers_a_visible_gpu(monkeypatch):
+  # What TensorFlow reports is set here both ways, so the test checks the
+  # choice on any machine, with or without a GPU.
+  real = tf.config.list_logical_devices
+  monkeypatch.setattr(tf.config, 'list_logical_devices',
+                      lambda kind=None: [] if kind == 'GPU' else real(kind))
   assert learner_lib.learner_device('auto') == '/device:CPU:0'
   assert learner_lib.learner_device('cpu') == '/device:CPU:0'
   with pytest.raises(RuntimeError, match='sees no GPU'):
     learner_lib.learner_device('gpu')
   fake_gpu = tf.config.LogicalDevice('/device:GPU:0', 'GPU')
-  real = tf.config.list_logical_devices
   monkeypatch.setattr(tf.config, 'list_logical_devices',
                       lambda kind=None: [fake_gpu] if kind == 'GPU' else
                       real(kind))

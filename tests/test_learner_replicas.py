@@ -53,6 +53,20 @@ def test_num_learners_must_divide_the_batch():
     Config(env='atari', level_name='Pong', num_learners=0).resolve().validate()
 
 
+def test_batch_size_per_learner_gives_n_times_the_batch():
+  # Table 3's 8 learners each on the paper's 32 unrolls: a batch of 256.
+  config = Config(env='dmlab', level_name='dmlab30', num_learners=8,
+                  batch_size_per_learner=32).resolve().validate()
+  assert config.batch_size == 256
+  assert config.resolve().batch_size == 256  # resolve() is idempotent.
+  # Without it --num_learners splits the preset's batch of 32.
+  assert Config(env='dmlab', level_name='dmlab30',
+                num_learners=8).resolve().batch_size == 32
+  with pytest.raises(ConfigError, match='contradicts --num_learners=2'):
+    Config(env='atari', level_name='Pong', num_learners=2, batch_size=8,
+           batch_size_per_learner=8).resolve().validate()
+
+
 def test_a_bad_num_learners_is_refused_at_start_up(tmp_path):
   result = run_experiment(str(tmp_path / 'bad'), *TINY_PONG_FLAGS,
                           '--num_learners=3', timeout=120)

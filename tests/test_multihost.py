@@ -15,10 +15,8 @@ check. Skips with the reason elsewhere. Torn down at the end, also on failure.
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -46,6 +44,8 @@ def _skip_reason():
     return 'needs root to create network namespaces'
   if shutil.which('ip') is None:
     return 'needs `ip` (iproute2)'
+  if shutil.which('nft') is None:  # Before any training, not after it.
+    return 'needs `nft` for the firewall check (apt-get install nftables)'
   probe = f'imp-probe-{uuid.uuid4().hex[:6]}'
   result = subprocess.run(['ip', 'netns', 'add', probe], capture_output=True,
                           text=True)

@@ -473,7 +473,3 @@ def test_bad_inputs_raise_clear_errors():
   with pytest.raises(ValueError, match='at least 20x20'):
     shallow.step(env_output, prev_action, ())
 
-
-def test_networks_reexports_structures():
-  from scalable_agent_tf2 import structures
-  assert networks.AgentOutput is structures.AgentOutput

@@ -10,7 +10,6 @@ import pytest
 import atari57
 import dmlab30
 from atari57 import table4 as atari_table4
-from dmlab30 import table3 as dmlab_table3
 from paper_helpers import rendered_cell
 from paper_helpers import write_test_results
 from scalable_agent_tf2.paper import __main__ as cli
@@ -103,15 +102,6 @@ def test_table3_flags_fewer_test_episodes_than_the_paper(tmp_path):
              for note in summary.notes)
 
 
-def test_table3_dispatches_to_the_dmlab30_suite(tmp_path):
-  run = write_test_results(tmp_path / 'run', 'dmlab',
-                           _dmlab_returns_at_human())
-  through_registry = tables.table3([('ours', run)])
-  direct = dmlab_table3.table3([('ours', run)])
-  assert [t.rows for t in through_registry] == [t.rows for t in direct]
-  assert [t.name for t in direct] == ['table3', 'table3_levels']
-
-
 # --- Table 4 -------------------------------------------------------------------------
 
 
@@ -189,15 +179,6 @@ def test_table4_rejects_dmlab_results_and_a_missing_directory(tmp_path):
     tables.table4([('d', run)])
   with pytest.raises(ValueError, match='not a directory'):
     tables.table4([('n', str(tmp_path / 'nothing'))])
-
-
-def test_table4_dispatches_to_the_atari57_suite(tmp_path):
-  returns = {game: [_atari_game_score(game)] for game in atari57.GAMES}
-  run = write_test_results(tmp_path / 'multitask', 'atari', returns)
-  through_registry = tables.table4([('mt', run)], num_bootstrap=20, seed=3)
-  direct = atari_table4.table4([('mt', run)], num_bootstrap=20, seed=3)
-  assert [t.rows for t in through_registry] == [t.rows for t in direct]
-  assert [t.name for t in direct] == ['table4', 'table4_games']
 
 
 def test_atari_suite_root_ignores_its_multitask_run(tmp_path):

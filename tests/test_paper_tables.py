@@ -8,6 +8,7 @@ fake run directories built in tmp_path in the runtime's formats
 
 import csv
 import io
+import os
 
 import pytest
 
@@ -199,6 +200,29 @@ def test_table2_replay_rows(tmp_path):
   column = table.columns.index('rooms_watermaze (ours)')
   assert replay_rows[0][column] == 7.0
   assert replay_rows[0][column + 1] == 47.1
+
+
+def _table2_cell_of(root, cell, settings, frames):
+  for k in range(settings):
+    logdir = episodes_run(root / cell / 'rooms_watermaze' / f'setting_{k}',
+                          [float(k)] * 10)
+    write_jsonl(os.path.join(logdir, 'progress.jsonl'), [{'frames': frames}])
+
+
+def test_table2_marks_every_cell_short_of_the_papers_protocol(tmp_path):
+  root = tmp_path / 'table2'
+  _table2_cell_of(root, 'vtrace', 24, 10**9)  # The paper's cell.
+  _table2_cell_of(root, 'none', 24, 5 * 10**8)
+  _table2_cell_of(root, '1step', 2, 10**9)
+  markdown = tables.render_markdown(tables.table2(str(root))[0])
+  assert '2 cell(s) SHORT OF THE PAPER' in markdown
+  assert ('none/rooms_watermaze: mean of best 3 of 24; SHORT OF THE PAPER: '
+          'runs of 500M frames, not 1G') in markdown
+  assert ('1step/rooms_watermaze: mean of best 2 of 2; SHORT OF THE PAPER: '
+          '2 of 24 settings') in markdown
+  [vtrace] = [line for line in markdown.splitlines()
+              if 'vtrace/rooms_watermaze:' in line]
+  assert 'mean of best 3 of 24' in vtrace and 'SHORT' not in vtrace
 
 
 def test_table2_notes_ignored_directories_and_levels(tmp_path):

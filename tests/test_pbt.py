@@ -46,7 +46,6 @@ class FakeProcess:
         learner, tf.random.Generator.from_seed(1))
     learner_lib.attach_to_checkpoint(self.checkpoint, learner, None)
     self.manager = checkpoints.make_manager(self.checkpoint, logdir)
-    self.log = self
     self.mean_return = mean_return
     self.saves = []
 
@@ -54,8 +53,11 @@ class FakeProcess:
   def frames(self):
     return int(self.learner.num_env_frames.numpy())
 
-  def mean_returns(self):
-    return {'Pong': self.mean_return}
+  def episodes(self, n, episode_return=None):
+    """`n` finished Pong episodes as the learner reports them."""
+    if episode_return is None:
+      episode_return = self.mean_return
+    return [('Pong', episode_return, 1000)] * n
 
   def save(self, reason):
     self.saves.append(self.manager.save())
@@ -221,7 +223,7 @@ def test_no_exploit_before_the_burn_in(tmp_path):
   publish_peer(root, fitness=own_fitness() + 50)
   member, process = make_member(root)
   before = values(process.learner.agent.variables)
-  member.after_update(process.frames, 100)
+  member.after_update(process.frames, process.episodes(100))
   assert events(root) == ['start']
   assert population.read_status(population.member_logdir(root, 0)) is None
   for a, b in zip(before, values(process.learner.agent.variables)):
@@ -234,13 +236,37 @@ def test_ready_every_n_episodes_after_the_burn_in(tmp_path):
   publish_peer(root, fitness=own_fitness())
   member, process = make_member(root)
   for _ in range(2):
-    member.after_update(process.frames, 1)
+    member.after_update(process.frames, process.episodes(1))
   assert 'ready' not in events(root)
-  member.after_update(process.frames, 1)
+  member.after_update(process.frames, process.episodes(1))
   assert events(root).count('ready') == 1
   status = population.read_status(population.member_logdir(root, 0))
   assert status['fitness'] == pytest.approx(own_fitness())
   assert os.path.exists(os.path.join(root, status['checkpoint']) + '.index')
+
+
+def test_fitness_counts_only_the_episodes_since_the_last_step(tmp_path):
+  # A scripted log: 3 episodes at +21, a step, then 3 at -21. The second
+  # fitness is Pong's score at -21, not at the mean of all six (0).
+  root = make_root(tmp_path, burn_in_frames=0, ready_episodes=3,
+                   threshold=1000.0)
+  publish_peer(root, fitness=0.0)
+  member, process = make_member(root)
+  member.after_update(process.frames, process.episodes(3, 21.0))
+  member.after_update(process.frames, process.episodes(2, -21.0))
+  member.after_update(process.frames, process.episodes(1, -21.0))
+  ready = [r for r in population.read_log(population.member_logdir(root, 0))
+           if r['event'] == 'ready']
+  score = suites.get('atari').human_normalized_score
+  assert [r['fitness'] for r in ready] == [
+      pytest.approx(score('Pong', 21.0)), pytest.approx(score('Pong', -21.0))]
+
+
+def test_a_level_without_episodes_in_the_window_holds_the_step(tmp_path):
+  root = make_root(tmp_path, burn_in_frames=0, ready_episodes=2)
+  member, process = make_member(root, level_name='atari57')
+  member.after_update(process.frames, process.episodes(5))
+  assert 'ready' not in events(root)  # 56 games have no episode yet.
 
 
 @pytest.mark.parametrize('margin,copies', [(4.0, False), (5.0, False),
@@ -251,7 +277,7 @@ def test_exploit_only_when_the_peer_is_more_than_5_points_better(
   peer = publish_peer(root, fitness=own_fitness() + margin)
   member, process = make_member(root)
   before = values(process.learner.agent.variables)
-  member.after_update(process.frames, 1)
+  member.after_update(process.frames, process.episodes(1))
   log = population.read_log(population.member_logdir(root, 0))
   assert ('exploit' in [r['event'] for r in log]) == copies
   after = values(process.learner.agent.variables)
@@ -283,7 +309,7 @@ def test_a_peer_without_readable_checkpoint_is_skipped_and_logged(
     publish_peer(root, fitness=own_fitness() + 50, checkpoint=checkpoint)
   member, process = make_member(root)
   before = values(process.learner.agent.variables)
-  member.after_update(process.frames, 1)
+  member.after_update(process.frames, process.episodes(1))
   log = population.read_log(population.member_logdir(root, 0))
   skips = [r for r in log if r['event'] == 'skip']
   assert len(skips) == 1 and skips[0]['peer'] == 1 and skips[0]['reason']

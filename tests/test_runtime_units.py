@@ -1,7 +1,6 @@
 """Runtime pieces that test without a cluster: checkpoints, logs, netns."""
 
 import glob
-import os
 import subprocess
 import sys
 import textwrap

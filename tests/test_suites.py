@@ -17,13 +17,6 @@ def resolved(**kwargs):
   return Config(**kwargs).resolve().validate()
 
 
-def test_the_registry_names_both_suites_as_modules():
-  assert suites.REGISTRY == {'atari': 'atari57.plugin',
-                             'dmlab': 'dmlab30.plugin'}
-  assert suites.names() == ('atari', 'dmlab')
-  assert suites.preset_names() == ('small', 'paper')
-
-
 def test_the_core_finds_the_suites_without_importing_them_itself():
   # Importing the core imports no suite; get() loads only the plugin, and
   # neither a plugin nor the entry point's flag definitions (which list the

@@ -67,6 +67,16 @@ TABLE2_CORRECTIONS = collections.OrderedDict([
 ])
 
 
+# The protocol behind Table 2 (§5.2, Table G.1's single-level column): every
+# cell is an identical set of 24 pre-sampled Table D.1 settings, each a run
+# of 1e9 frames with the shallow model, 48 actors and batch 32.
+TABLE2_SETTINGS = 24
+TABLE2_FRAMES = int(1e9)
+TABLE2_TORSO = 'shallow'
+TABLE2_ACTORS = 48
+TABLE2_BATCH_SIZE = 32
+
+
 def _table2_rows(rows):
   return collections.OrderedDict(
       (correction, collections.OrderedDict(zip(TABLE2_LEVELS, values)))

@@ -91,20 +91,48 @@ def _cell(dirs, last_fraction):
   return float(np.mean(best)), len(best), len(finals)
 
 
+def short_of_protocol(dirs, found):
+  """Why a cell of `found` settings falls short of the paper's, or None.
+
+  The paper's cell is TABLE2_SETTINGS settings of TABLE2_FRAMES frames each
+  (published.py); fewer of either is said, so a cell built from a smaller
+  grid is never read as the paper's.
+  """
+  why = []
+  if found < published.TABLE2_SETTINGS:
+    why.append('%d of %d settings' % (found, published.TABLE2_SETTINGS))
+  frames = [run_dir.last_progress_frames(d) for d in dirs]
+  if frames and min(frames) < published.TABLE2_FRAMES:
+    why.append('runs of %s frames, not %s' % (
+        _frames_text(min(frames)), _frames_text(published.TABLE2_FRAMES)))
+  return ', '.join(why) or None
+
+
+def _frames_text(frames):
+  for unit, size in (('G', 1e9), ('M', 1e6), ('K', 1e3)):
+    if frames >= size:
+      return '%g%s' % (round(frames / size, 2), unit)
+  return str(frames)
+
+
 def _rows(runs, levels, last_fraction, with_replay):
-  """(rows, missing cells, notes on cells with several settings)."""
+  """(rows, missing cells, notes on cells with several settings or short of
+  the paper's protocol)."""
   rows, missing, settings = [], [], []
   for replay in ((False, True) if with_replay else (False,)):
     for correction, label in published.TABLE2_CORRECTIONS.items():
       row = [label, 'yes' if replay else 'no']
       for level in levels:
         cell = '%s%s/%s' % (correction, '_replay' if replay else '', level)
-        ours, used, found = _cell(runs.get((correction, replay, level), []),
-                                  last_fraction)
+        dirs = runs.get((correction, replay, level), [])
+        ours, used, found = _cell(dirs, last_fraction)
+        short = short_of_protocol(dirs, found) if used else None
         if not used:
           missing.append(cell)
-        elif found > 1:
-          settings.append('%s: mean of best %d of %d' % (cell, used, found))
+        elif found > 1 or short:
+          settings.append('%s: mean of best %d of %d%s' % (
+              cell, used, found,
+              '; SHORT OF THE PAPER: %s' % short if short else ''))
         row += [ours, published.table2_published(correction, level, replay)]
       rows.append(row)
   return rows, missing, settings
@@ -123,6 +151,12 @@ def _notes(runs, levels, last_fraction, with_replay, ignored, missing,
                           'without replay; replay rows appear when '
                           '<correction>_replay directories exist'),
   ]
+  short = sum('SHORT OF THE PAPER' in line for line in settings)
+  if short:
+    notes.append('%d cell(s) SHORT OF THE PAPER\'s protocol (%d settings of '
+                 '%s frames per cell, §5.2): not comparable with its numbers '
+                 'as they stand.' % (short, published.TABLE2_SETTINGS,
+                                      _frames_text(published.TABLE2_FRAMES)))
   notes.extend(settings)
   if missing:
     notes.append('Missing (%d): %s.' % (len(missing), ', '.join(missing)))

@@ -26,7 +26,7 @@ import random
 import shlex
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import jobs
@@ -242,7 +242,8 @@ def run_population(spec: Spec) -> int:
         f'here, {spec.parallel} at a time), evolving '
         f'{", ".join(settings.hyperparameters)}; burn-in '
         f'{settings.burn_in_frames} frames, every {settings.ready_episodes} '
-        f'episodes, threshold {settings.threshold}.', flush=True)
+        f'episodes, threshold {settings.threshold}; fitness '
+        f'{_fitness_words(settings.fitness_cap)}.', flush=True)
   if spec.dry_run:
     for job in todo:
       print(job.label + '\n  ' + shlex.join(job.argv))
@@ -263,6 +264,12 @@ def run_population(spec: Spec) -> int:
           f'{population.MEMBER_LOG_FILE}).', flush=True)
     return 1
   return 0
+
+
+def _fitness_words(cap: float) -> str:
+  if cap > 0:
+    return f'mean human-normalised score, each level capped at {cap:g}'
+  return 'mean human-normalised score, uncapped'
 
 
 def _run_rounds(todo: List[jobs.Job], spec: Spec) -> Dict[str, object]:

@@ -1,16 +1,20 @@
 """A member's fitness: human-normalised, so one threshold fits every suite.
 
-Appendix F compares members by their mean capped human-normalised score
-(DMLab-30, docs/impala.md §5.5). Here: the mean over the run's training
-levels of each level's human-normalised score of its recent mean return
-(`suites.get(env).human_normalized_score`, the learner's window of recent
-episodes), each capped at `cap` when cap > 0 (DMLab-30: 100; Atari
-multi-task: uncapped mean, docs/impala.md §6.2; one level: its score).
+Appendix F and Table G.1 compare members by their mean capped
+human-normalised score (docs/impala.md §4.3, §5.5). Here: the mean over the
+run's training levels of each level's human-normalised score of a mean
+return (`suites.get(env).human_normalized_score`; the member passes the
+episodes since its last ready step), each capped at `cap` when cap > 0
+(the DMLab-30 and Atari-57 populations: HUMAN_CAP; a one-game population
+of `make train-pbt`: uncapped, so members above human stay comparable).
 """
 
 from typing import Mapping, Optional
 
 from scalable_agent_tf2 import suites
+
+# A level's score counts at most as human level (100%).
+HUMAN_CAP = 100.0
 
 
 def fitness(config, mean_returns: Mapping[str, float],

@@ -2,12 +2,17 @@
 
 `create(config, process)` returns a `Member` when the run's logdir is a
 member of a population root (population.py), else None. The learner
-process calls `after_update(frames, num_episodes)` after every update.
+process calls `after_update(frames, episodes)` after every update with the
+episodes that ended in its batch.
 
 A member is *ready* once its own frame count has passed the burn-in and it
 has finished `ready_episodes` further episodes (over all its levels) since
 it was last ready. Then, in this order (docs/impala.md §4.3):
-  1. fitness: the human-normalised score of its recent returns (fitness.py);
+  1. fitness: the human-normalised score (fitness.py) of each level's mean
+     return over the episodes since the last ready step, so returns from
+     before a copy never count towards the next fitness (docs/pbt.md). A
+     level with no episode in that window holds the step back until it has
+     one;
   2. publish: save a checkpoint into <member>/pbt_checkpoints/ and replace
      pbt_status.json with (frames, fitness, that checkpoint, the current
      hyperparameters);
@@ -22,9 +27,10 @@ it was last ready. Then, in this order (docs/impala.md §4.3):
 Every step is a line of the member's pbt_log.jsonl.
 """
 
+import collections
 import os
 import random
-from typing import Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -91,6 +97,8 @@ class Member:
     self.config, self.process = config, process
     self.root, self.index, self.settings = root, index, settings
     self.logdir = population.member_logdir(root, index)
+    # Level -> returns of the episodes since the last ready step.
+    self._returns: Dict[str, List[float]] = collections.defaultdict(list)
     self._episodes = 0
     self._manager = tf.train.CheckpointManager(
         process.checkpoint, os.path.join(self.logdir, PBT_CHECKPOINT_DIR),
@@ -106,19 +114,32 @@ class Member:
         event=event, member=self.index, frames=self.process.frames,
         hyperparameters=self.hyperparameters.values(), **fields))
 
-  def after_update(self, frames: int, num_episodes: int) -> None:
-    """Counts episodes; runs the exploit/explore step when ready."""
-    self._episodes += num_episodes
+  def after_update(self, frames: int,
+                   episodes: Iterable[Tuple[str, float, int]]) -> None:
+    """Records episodes; runs the exploit/explore step when ready.
+
+    Args:
+      frames: the member's environment frames after the update.
+      episodes: (level name, episode return, episode frames) of the
+        episodes that ended in the update's fresh unrolls.
+    """
+    for level, episode_return, _ in episodes:
+      self._returns[level].append(episode_return)
+      self._episodes += 1
     if (frames < self.settings.burn_in_frames
         or self._episodes < self.settings.ready_episodes):
       return
-    fitness = fitness_lib.fitness(self.config,
-                                  self.process.log.mean_returns(),
+    fitness = fitness_lib.fitness(self.config, self.window_mean_returns(),
                                   self.settings.fitness_cap)
     if fitness is None:
-      return  # Not every level has a return yet.
+      return  # A level has no episode since the last step yet.
+    self._returns.clear()
     self._episodes = 0
     self.step(frames, fitness)
+
+  def window_mean_returns(self) -> Dict[str, float]:
+    """Level -> mean return of its episodes since the last ready step."""
+    return {level: sum(r) / len(r) for level, r in self._returns.items() if r}
 
   def step(self, frames: int, fitness: float) -> None:
     """Publish, exploit (maybe), explore, checkpoint."""

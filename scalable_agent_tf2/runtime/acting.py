@@ -11,11 +11,13 @@ from absl import logging
 from scalable_agent_tf2.config import Config
 from scalable_agent_tf2.runtime import actor as actor_lib
 from scalable_agent_tf2.runtime import actor_host
+from scalable_agent_tf2.runtime import devices
 from scalable_agent_tf2.runtime import transport
 
 
 def run(config: Config) -> int:
   """Runs actor task `config.task`; returns the process's exit code."""
+  devices.limit_actor_gpus(config.actor_gpus)  # Before TF starts (devices).
   actor_class = actor_host.ActorHost if config.env_processes else (
       actor_lib.Actor)
   try:

@@ -140,10 +140,14 @@ class ActorStream:
     self.env_output = initial_output
     self.agent_output = self._zero_agent_output
     self.state = self._zero_state
+    self._clear_unroll(WAITING)
+
+  def _clear_unroll(self, status: str) -> None:
+    """Forgets the unroll being built and its parameter slot."""
     self.env_steps, self.agent_steps = [], []
     self.complete = False
     self.slot = self.version = None
-    self.status = WAITING
+    self.status = status
 
   @property
   def steps_in_unroll(self) -> int:
@@ -184,17 +188,11 @@ class ActorStream:
     if self.status == STEPPING:
       raise RuntimeError(f'Actor {self.index}: a step is in flight.')
     if self.status != RESTARTING:
-      self.env_steps, self.agent_steps = [], []
-      self.complete = False
-      self.slot = self.version = None
-      self.status = WAITING
+      self._clear_unroll(WAITING)
 
   def discard(self) -> None:
     """Drops the unroll being built (its worker died)."""
-    self.env_steps, self.agent_steps = [], []
-    self.complete = False
-    self.slot = self.version = None
-    self.status = RESTARTING
+    self._clear_unroll(RESTARTING)
 
   def unroll(self) -> ActorOutput:
     """The completed unroll: time-major [T + 1, ...] fields."""

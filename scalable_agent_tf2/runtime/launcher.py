@@ -40,6 +40,7 @@ from absl import logging
 from scalable_agent_tf2 import config as config_lib
 from scalable_agent_tf2 import run_dir
 from scalable_agent_tf2.config import Config
+from scalable_agent_tf2.runtime import devices
 from scalable_agent_tf2.runtime import netns
 from scalable_agent_tf2.runtime import ports
 from scalable_agent_tf2.runtime import preflight
@@ -83,6 +84,9 @@ class _Learner:
 def _child_env():
   env = dict(os.environ)
   env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  # A local run's children get their roles by flag; a TF_CONFIG meant for
+  # this process (runtime/tf_config.py) must not give them another.
+  env.pop('TF_CONFIG', None)
   return env
 
 
@@ -124,7 +128,8 @@ class Launcher:
         _Actor(processes.Child(
             f'actor {i}', self._command(job_name='actor', task=i,
                                         learner_address=address),
-            log_path=run_dir.actor_log_path(self.config.logdir, i), env=env))
+            log_path=run_dir.actor_log_path(self.config.logdir, i),
+            env=devices.actor_environment(env, self.config.actor_gpus)))
         for i in range(self.config.num_actors)]
     return learner, actors
 

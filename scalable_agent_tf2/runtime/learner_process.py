@@ -23,6 +23,7 @@ from scalable_agent_tf2.pbt import member as pbt_member
 from scalable_agent_tf2.runtime import actor as actor_lib
 from scalable_agent_tf2.runtime import bottleneck
 from scalable_agent_tf2.runtime import checkpoints
+from scalable_agent_tf2.runtime import devices
 from scalable_agent_tf2.runtime import ports
 from scalable_agent_tf2.runtime import preflight
 from scalable_agent_tf2.runtime import replicas
@@ -47,16 +48,17 @@ class LearnerProcess:
   def __init__(self, config: config_lib.Config):
     self.config = config
     preflight.prepare_learner(config)  # Refuses a bad logdir or port.
+    devices.configure_learner_gpus(config.gpu_memory_growth)
     # Replica devices must exist before TensorFlow starts (runtime/replicas).
-    devices = replicas.configure_devices(config.num_learners,
-                                         config.learner_device)
+    replica_devices = replicas.configure_devices(config.num_learners,
+                                                 config.learner_device)
     transport.connect_learner(config.learner_address)
     self.suite = suites.get(config.env)
     num_actions = self.suite.num_actions(config)
     frame_shape = self.suite.frame_shape(config)
     # The initial weights are a function of --seed (docs/determinism.md).
     tf.random.set_seed(config.seed)
-    strategy = replicas.make_strategy(devices, transport.LEARNER_TASK)
+    strategy = replicas.make_strategy(replica_devices, transport.LEARNER_TASK)
     with strategy.scope() if strategy else contextlib.nullcontext():
       self.agent = actor_lib.build_agent(config, num_actions)
       self.learner = learner_lib.Learner(self.agent, config,
@@ -176,7 +178,7 @@ class LearnerProcess:
         info.episode_return.numpy(), info.episode_step.numpy())
     self.log.record_episodes(episodes, frames)
     if self.pbt is not None:
-      self.pbt.after_update(frames, len(episodes))
+      self.pbt.after_update(frames, episodes)
     scalars = {k: float(v) for k, v in stats._asdict().items()
                if k not in ('finite', 'num_env_frames', 'num_updates')}
     scalars['dequeue_wait_secs'] = wait.secs  # The learner's idle time.

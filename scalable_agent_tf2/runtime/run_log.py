@@ -98,7 +98,8 @@ class RunLog:
             time=now, frames=frames, level_name=level,
             episode_return=episode_return, episode_step=episode_step)) + '\n')
         tf.summary.scalar(f'{level}/episode_return', episode_return)
-        tf.summary.scalar(f'{level}/episode_frames', episode_step)
+        # Agent steps, not frames (x --num_action_repeats for frames).
+        tf.summary.scalar(f'{level}/episode_agent_steps', episode_step)
     self._episodes.flush()
 
   def mean_returns(self) -> Dict[str, float]:
