@@ -203,7 +203,8 @@ class Config:
   @property
   def num_replayed_per_update(self) -> int:
     """Unrolls of each batch sampled from the replay buffer (0: no replay)."""
-    if self.replay_capacity <= 0:
+    # 0 is off; None (before resolve()) has no buffer yet either.
+    if not self.replay_capacity or self.replay_capacity < 0:
       return 0
     return int(round(self.batch_size * self.replay_proportion))
 

@@ -149,7 +149,7 @@ def test_makefile_defaults_leave_the_papers_grid_to_the_runner():
   command = _make_n('train-table2', 'DRY_RUN=1')
   for flag in ('--settings', '--frames', '--torso', '--num_actors'):
     assert flag not in command
-  assert command.endswith('--dry_run')
+  assert '--dry_run' in command
 
 
 @pytest.mark.parametrize('variables, torso', [
@@ -233,7 +233,7 @@ def test_train_table2_on_pong_and_replay_lags_more(tmp_path):
   root = str(tmp_path / 'table2')
   extra = '--summary_secs=0.5 --progress_secs=1'
   args = ['train', '--root', root, '--levels=Pong', '--sweep=none',
-          '--frames=20000', '--replay_capacity=200', '--parallel=2',
+          '--settings=1', '--frames=20000', '--replay_capacity=200', '--parallel=2',
           '--num_actors=2', '--envs_per_actor=2', '--batch_size=4',
           '--extra=' + extra, '--quiet']
   result = _run_runner(args, timeout=2400)

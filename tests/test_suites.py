@@ -74,7 +74,8 @@ def test_an_unknown_env_is_refused_with_the_registered_ones():
 
 def test_atari_presets_and_defaults():
   atari = suites.get('atari')
-  assert (atari.presets, atari.default_preset) == (('small', 'paper'), 'small')
+  assert (atari.presets, atari.default_preset) == (
+      ('small', 'replay', 'paper'), 'small')
   paper = atari.defaults(None, 'paper')
   assert paper['level_name'] == 'Pong'
   assert (paper['unroll_length'], paper['batch_size'], paper['epsilon'],
